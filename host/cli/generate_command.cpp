@@ -1,0 +1,177 @@
+// `fairseq2 generate`: builds or loads a decoder model and generates tokens
+// incrementally. New token ids go to stdout; timings go to stderr (or, with
+// --json, one JSON object to stdout).
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <boost/json.hpp>
+#include <torch/nn/module.h>
+
+#include "cli_context.hpp"
+#include "fairseq2/error.hpp"
+#include "fairseq2/generation/generator.hpp"
+#include "fairseq2/logging.hpp"
+#include "fairseq2/models/decoder_model.hpp"
+#include "model_source.hpp"
+
+namespace fairseq2::cli {
+
+namespace {
+
+struct GenerateArgs {
+    std::string family;
+    std::string arch;
+    std::string checkpoint;
+    bool random_init = false;
+    std::uint64_t seed = 0;
+    std::vector<std::string> sets;
+    std::string prompt_ids;
+    std::int64_t max_new_tokens = 16;
+    bool greedy = false;
+    double temperature = 1.0;
+    double top_p = 1.0;
+    std::string dtype = "float32";
+    int threads = 0;
+    bool json = false;
+};
+
+std::vector<std::int64_t> parse_ids(const std::string& text)
+{
+    std::vector<std::int64_t> ids;
+    std::istringstream stream(text);
+    std::string token;
+    while (stream >> token) {
+        std::size_t used = 0;
+        std::int64_t id = 0;
+        try {
+            id = std::stoll(token, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != token.size())
+            throw InvalidArgumentError("--prompt-ids: '" + token + "' is not a token id; give integers separated by spaces, e.g. \"1 2 3\".");
+        ids.push_back(id);
+    }
+    return ids;
+}
+
+c10::ScalarType parse_dtype(const std::string& name)
+{
+    if (name == "float32")
+        return at::kFloat;
+    if (name == "bfloat16")
+        return at::kBFloat16;
+    throw InvalidArgumentError("--dtype: '" + name + "' is not supported; use float32 or bfloat16.");
+}
+
+int run_generate(CliContext& context, const GenerateArgs& args)
+{
+    if (args.random_init == !args.checkpoint.empty())
+        throw InvalidArgumentError("Give exactly one model source: --random-init or --checkpoint PATH.");
+    if (args.threads < 0)
+        throw InvalidArgumentError("--threads must be positive, but is " + std::to_string(args.threads) + ".");
+    if (args.threads > 0)
+        at::set_num_threads(args.threads);
+    const c10::ScalarType dtype = parse_dtype(args.dtype);
+
+    auto handler = find_handler(context.host(), args.family);
+    boost::json::value config = build_config(*handler, args.arch, args.sets);
+
+    auto load_start = std::chrono::steady_clock::now();
+    std::shared_ptr<torch::nn::Module> module;
+    if (args.random_init) {
+        at::manual_seed(args.seed);
+        module = handler->create(config, at::kCPU, dtype);
+    } else {
+        module = handler->load_from_path(args.checkpoint, config, at::kCPU, dtype);
+    }
+    double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+
+    auto model = std::dynamic_pointer_cast<models::DecoderModel>(module);
+    if (!model)
+        throw InvalidArgumentError("The '" + args.family + "' family does not build decoder models, so it cannot generate text.");
+
+    const VocabularyInfo& vocab = model->vocab_info();
+    std::vector<std::int64_t> prompt = parse_ids(args.prompt_ids);
+    if (prompt.empty()) {
+        if (!vocab.bos_idx)
+            throw InvalidArgumentError("The model's vocabulary has no BOS token; give a prompt with --prompt-ids.");
+        prompt.push_back(*vocab.bos_idx);
+    }
+
+    generation::GenerationOptions options;
+    options.max_new_tokens = args.max_new_tokens;
+    options.greedy = args.greedy;
+    options.temperature = args.temperature;
+    options.top_p = args.top_p;
+    options.seed = args.seed;
+    options.eos_idx = vocab.eos_idx.value_or(-1);
+    if (!options.greedy && (options.temperature <= 0.0 || options.top_p <= 0.0 || options.top_p > 1.0))
+        throw InvalidArgumentError("Sampling needs --temperature > 0 and 0 < --top-p <= 1.");
+
+    generation::GenerationResult result = generation::generate(*model, prompt, options);
+
+    const double prefill_tps = result.prefill_seconds > 0 ? static_cast<double>(result.prompt_tokens) / result.prefill_seconds : 0.0;
+    const double decode_tps = result.decode_seconds > 0 ? static_cast<double>(result.decode_steps) / result.decode_seconds : 0.0;
+    if (args.json) {
+        boost::json::array ids;
+        for (auto id : result.ids)
+            ids.emplace_back(id);
+        boost::json::object object{
+            {"ids", std::move(ids)},
+            {"load_s", load_s},
+            {"prefill_tokens_per_s", prefill_tps},
+            {"decode_tokens_per_s", decode_tps},
+            {"prompt_tokens", result.prompt_tokens},
+            {"decode_steps", result.decode_steps},
+            {"threads", at::get_num_threads()},
+        };
+        std::cout << boost::json::serialize(object) << "\n";
+    } else {
+        for (std::size_t i = 0; i < result.ids.size(); ++i)
+            std::cout << (i == 0 ? "" : " ") << result.ids[i];
+        std::cout << "\n";
+        std::cerr << "load " << load_s << " s, prefill " << result.prompt_tokens << " tokens at " << prefill_tps << " tokens/s, decode "
+                  << result.decode_steps << " tokens at " << decode_tps << " tokens/s (" << at::get_num_threads() << " threads)\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
+{
+    auto args = std::make_shared<GenerateArgs>();
+    auto* cmd = app.add_subcommand("generate", "Generate token ids with a decoder model");
+    cmd->add_option("--family", args->family, "Model family")->required();
+    cmd->add_option("--arch", args->arch, "Arch name (default: the family's default arch)");
+    auto* random_init = cmd->add_flag("--random-init", args->random_init, "Use random weights (seeded by --seed)");
+    auto* checkpoint = cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file to load")->type_name("PATH");
+    random_init->excludes(checkpoint);
+    cmd->add_option("--seed", args->seed, "Seed of the random weights and of sampling (default 0)");
+    cmd->add_option("--set", args->sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
+    cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids separated by spaces (default: the BOS id)")->type_name("\"ID ...\"");
+    cmd->add_option("--max-new-tokens", args->max_new_tokens, "Number of tokens to generate at most (default 16)")
+        ->check(CLI::NonNegativeNumber);
+    auto* greedy = cmd->add_flag("--greedy", args->greedy, "Pick the most likely token at each step (the default without --temperature/--top-p)");
+    auto* temperature = cmd->add_option("--temperature", args->temperature, "Sampling temperature (default 1.0)");
+    auto* top_p = cmd->add_option("--top-p", args->top_p, "Nucleus sampling probability mass (default 1.0)");
+    greedy->excludes(temperature)->excludes(top_p);
+    cmd->add_option("--dtype", args->dtype, "float32 or bfloat16 (default float32)");
+    cmd->add_option("--threads", args->threads, "Number of CPU threads (default: torch's default)");
+    cmd->add_flag("--json", args->json, "Print one JSON object with ids and timings");
+    cmd->callback([&context, &exit_code, args, temperature, top_p] {
+        context.apply_globals();
+        // Greedy unless a sampling option is given.
+        if (temperature->count() == 0 && top_p->count() == 0)
+            args->greedy = true;
+        exit_code = run_generate(context, *args);
+    });
+}
+
+}  // namespace fairseq2::cli

@@ -1,0 +1,69 @@
+// The `fairseq2` command-line program.
+
+#include <iostream>
+
+#include <c10/util/Exception.h>
+
+#include "cli_context.hpp"
+#include "fairseq2/error.hpp"
+#include "fairseq2/logging.hpp"
+#include "fairseq2/version.hpp"
+
+namespace fairseq2::cli {
+
+void CliContext::apply_globals()
+{
+    if (!log_level.empty())
+        set_log_level(log_level);
+}
+
+host::Host& CliContext::host()
+{
+    if (!host_) {
+        host::HostOptions options;
+        for (const auto& dir : plugin_dirs)
+            options.plugin_dirs.emplace_back(dir);
+        host_ = std::make_unique<host::Host>(std::move(options));
+        host_->load_plugins();
+    }
+    return *host_;
+}
+
+}  // namespace fairseq2::cli
+
+int main(int argc, char** argv)
+{
+    using namespace fairseq2;
+
+    CLI::App app{"fairseq2: load model-family plugins, inspect their configs and generate with their models."};
+    app.set_version_flag("--version", "fairseq2 " FAIRSEQ2_SDK_VERSION_STRING);
+    app.require_subcommand(1);
+    app.fallthrough();
+
+    cli::CliContext context;
+    app.add_option("--plugin-dir", context.plugin_dirs, "Folder to search for plugin .so files (repeatable; searched first)")
+        ->type_name("DIR");
+    app.add_option("--log-level", context.log_level, "trace, debug, info, warn, error, critical or off (default: $FAIRSEQ2_LOG_LEVEL, else info)")
+        ->type_name("LEVEL");
+
+    int exit_code = 0;
+    cli::add_plugins_commands(app, context, exit_code);
+    cli::add_models_commands(app, context, exit_code);
+    cli::add_generate_command(app, context, exit_code);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        return app.exit(error);
+    } catch (const fairseq2::Error& error) {
+        std::cerr << "error: " << error.what() << "\n";
+        return 1;
+    } catch (const c10::Error& error) {
+        std::cerr << "error: torch: " << error.what_without_backtrace() << "\n";
+        return 1;
+    } catch (const std::exception& error) {
+        std::cerr << "error: " << error.what() << "\n";
+        return 1;
+    }
+    return exit_code;
+}

@@ -1,0 +1,18 @@
+// The llama plugin's entry points: its handshake record and the setup
+// function that registers the presets and the handler.
+
+#include "config.hpp"
+#include "fairseq2/plugin/plugin_api.hpp"
+#include "handler.hpp"
+
+FAIRSEQ2_PLUGIN_INFO();
+
+FAIRSEQ2_PLUGIN_EXPORT void setup_fairseq2_extension(fairseq2::RuntimeContext& context)
+{
+    using namespace fairseq2::models::llama;
+
+    auto configs = context.get_config_registry<LLaMAConfig>();
+    register_llama_configs(configs);
+
+    context.get_registry<fairseq2::models::ModelHandler>().register_(family_name, std::make_shared<LLaMAModelHandler>(configs));
+}

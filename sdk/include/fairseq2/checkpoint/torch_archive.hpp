@@ -1,0 +1,41 @@
+#pragma once
+
+// Reading and writing PyTorch archives: the zip files torch.save writes
+// (.pt, .pth, .bin). Reading uses our own unpickler, restricted to the
+// globals a checkpoint needs (tensors, storages, OrderedDict), so arbitrary
+// Python objects are refused rather than executed or misread.
+
+#include <filesystem>
+
+#include <ATen/core/ivalue.h>
+
+#include "fairseq2/checkpoint/state_dict.hpp"
+#include "fairseq2/version.hpp"
+
+namespace fairseq2::checkpoint {
+
+// Reads a torch.save zip archive. Dicts become GenericDict (string or int
+// keys), lists and tuples become GenericList / Tuple, tensors keep their
+// dtype, shape, strides and storage offset (tensors sharing a storage share
+// it here too). Throws CheckpointError naming `path` for a missing file, a
+// legacy (pre-zip) archive ("re-save it with torch.save in PyTorch >= 1.6"),
+// a pickle opcode or global it does not support, or a truncated archive.
+FAIRSEQ2_API c10::IValue read_torch_archive(const std::filesystem::path& path);
+
+// Writes `value` (dicts, lists, strings, numbers, bools, tensors) as a zip
+// archive Python's torch.load reads. The file is written to a temporary name
+// beside `path` and renamed, so `path` is never half-written.
+FAIRSEQ2_API void write_torch_archive(const std::filesystem::path& path, const c10::IValue& value);
+
+// The model state dict of a checkpoint read by read_torch_archive():
+// checkpoint[checkpoint.get("model_key", "model")] when that is a dict of
+// tensors, else the checkpoint itself when it is a dict of tensors; with
+// "module." prefixes removed. Throws CheckpointError naming `source` when
+// neither holds.
+FAIRSEQ2_API StateDict extract_state_dict(const c10::IValue& checkpoint, const std::string& source);
+
+// Writes `state_dict` in fairseq2 layout:
+// {"model": state_dict, "model_key": "model", "fs2": true}.
+FAIRSEQ2_API void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict);
+
+}  // namespace fairseq2::checkpoint

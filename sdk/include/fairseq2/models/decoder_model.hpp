@@ -1,0 +1,72 @@
+#pragma once
+
+// Decoder-only language models: decode() runs the decoder over token ids,
+// project() turns its output into logits. Incremental decoding passes an
+// IncrementalStateBag and one (or a few) new tokens per step.
+
+#include <cstdint>
+#include <memory>
+
+#include <torch/nn/module.h>
+
+#include "fairseq2/data/vocabulary_info.hpp"
+#include "fairseq2/nn/embedding.hpp"
+#include "fairseq2/nn/linear.hpp"
+#include "fairseq2/nn/transformer_decoder.hpp"
+
+namespace fairseq2::nn {
+class IncrementalStateBag;
+class PaddingMask;
+}  // namespace fairseq2::nn
+
+namespace fairseq2::models {
+
+class FAIRSEQ2_API DecoderModel : public torch::nn::Module {
+public:
+    DecoderModel(std::int64_t model_dim, std::int64_t max_seq_len, VocabularyInfo vocab_info);
+    ~DecoderModel() override;
+
+    // `seqs`: int64 token ids (N, S); returns (N, S, model_dim).
+    virtual at::Tensor decode(const at::Tensor& seqs, const nn::PaddingMask* padding_mask, nn::IncrementalStateBag* state_bag) = 0;
+
+    // (N, S, model_dim) -> logits (N, S, vocab_size).
+    virtual at::Tensor project(const at::Tensor& decoder_output) = 0;
+
+    // Fills every parameter with its random initialisation (models are built
+    // uninitialised so loading a checkpoint does not pay for it).
+    virtual void reset_parameters() = 0;
+
+    // project(decode(...)).
+    at::Tensor forward(const at::Tensor& seqs, const nn::PaddingMask* padding_mask = nullptr,
+                       nn::IncrementalStateBag* state_bag = nullptr);
+
+    std::int64_t model_dim() const noexcept { return model_dim_; }
+    std::int64_t max_seq_len() const noexcept { return max_seq_len_; }
+    const VocabularyInfo& vocab_info() const noexcept { return vocab_info_; }
+
+private:
+    std::int64_t model_dim_;
+    std::int64_t max_seq_len_;
+    VocabularyInfo vocab_info_;
+};
+
+// The standard decoder-only transformer: decoder_frontend, decoder and
+// final_proj (a Linear, or a TiedProjection sharing the embedding weight).
+class FAIRSEQ2_API TransformerDecoderModel : public DecoderModel {
+public:
+    TransformerDecoderModel(std::shared_ptr<nn::TransformerEmbeddingFrontend> decoder_frontend,
+                            std::shared_ptr<nn::StandardTransformerDecoder> decoder, std::shared_ptr<torch::nn::Module> final_proj,
+                            std::int64_t max_seq_len, VocabularyInfo vocab_info);
+
+    at::Tensor decode(const at::Tensor& seqs, const nn::PaddingMask* padding_mask, nn::IncrementalStateBag* state_bag) override;
+
+    at::Tensor project(const at::Tensor& decoder_output) override;
+
+    void reset_parameters() override;
+
+    std::shared_ptr<nn::TransformerEmbeddingFrontend> decoder_frontend;
+    std::shared_ptr<nn::StandardTransformerDecoder> decoder;
+    std::shared_ptr<torch::nn::Module> final_proj;
+};
+
+}  // namespace fairseq2::models

@@ -1,0 +1,54 @@
+#pragma once
+
+// State carried between the steps of incremental decoding: the step number
+// (the position of the next token) and each module's own state, such as the
+// key/value cache of an attention layer.
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "fairseq2/version.hpp"
+
+namespace fairseq2::nn {
+
+// Base of the per-module states a bag holds.
+class FAIRSEQ2_API IncrementalState {
+public:
+    virtual ~IncrementalState();
+};
+
+class FAIRSEQ2_API IncrementalStateBag {
+public:
+    // `max_num_steps` bounds the total number of positions (prompt plus
+    // generated tokens); modules size their caches from it.
+    explicit IncrementalStateBag(std::int64_t max_num_steps);
+    IncrementalStateBag(const IncrementalStateBag&) = delete;
+    IncrementalStateBag& operator=(const IncrementalStateBag&) = delete;
+    ~IncrementalStateBag();
+
+    std::int64_t step_nr() const noexcept { return step_nr_; }
+    std::int64_t max_num_steps() const noexcept { return max_num_steps_; }
+
+    // Advances the step number by the number of positions just processed;
+    // throws InvalidArgumentError when that passes max_num_steps.
+    void increment_step_nr(std::int64_t count = 1);
+
+    // The state of `module`, or nullptr.
+    IncrementalState* get_state(const void* module) const;
+
+    void set_state(const void* module, std::unique_ptr<IncrementalState> state);
+
+    template <typename State>
+    State* get_state_as(const void* module) const
+    {
+        return static_cast<State*>(get_state(module));
+    }
+
+private:
+    std::int64_t step_nr_ = 0;
+    std::int64_t max_num_steps_;
+    std::unordered_map<const void*, std::unique_ptr<IncrementalState>> states_;
+};
+
+}  // namespace fairseq2::nn

@@ -1,0 +1,1130 @@
+// Reading and writing torch.save zip archives.
+//
+// LibTorch's own torch::pickle_load cannot read real checkpoints (it does not
+// know collections.OrderedDict, which every state_dict() is), so reading uses
+// the small unpickler below. It understands the opcodes torch.save emits
+// (pickle protocols 2 to 5) and a fixed allow-list of globals; everything
+// else is refused with a CheckpointError instead of being executed.
+//
+// Value mapping (what read_torch_archive() returns):
+//   dict / OrderedDict  -> c10::impl::GenericDict with key and value type
+//                          AnyType. c10::Dict accepts AnyType keys as long as
+//                          every key is hashable by DictKeyHash; we only admit
+//                          string and int keys, which are.
+//   list                -> c10::impl::GenericList (element type AnyType)
+//   tuple               -> c10::ivalue::Tuple
+//   str                 -> string (UTF-8)
+//   bytes               -> string holding the raw bytes (BINBYTES, or
+//                          _codecs.encode(str, 'latin1') under protocol 2)
+//   int                 -> int64 (larger Python ints are an error)
+//   float, bool, None   -> double, bool, None
+//   tensor / Parameter  -> CPU tensor with the saved dtype, sizes, strides and
+//                          storage offset; tensors that shared a storage in
+//                          Python share one c10::Storage here too
+//   a bare storage      -> a 1-D tensor over the whole storage
+//   torch.float32 & co. -> the ScalarType as an IValue (an int)
+// requires_grad, backward hooks and BUILD state (e.g. a state dict's
+// _metadata) are dropped.
+
+#include "fairseq2/checkpoint/torch_archive.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/core/Dict.h>
+#include <ATen/core/List.h>
+#include <ATen/core/ivalue.h>
+#include <c10/core/Storage.h>
+#include <c10/util/Exception.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include "fairseq2/error.hpp"
+
+namespace fairseq2::checkpoint {
+namespace {
+
+using c10::IValue;
+
+// The first line of a c10::Error message, without the C++ backtrace.
+std::string short_message(const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    if (auto pos = msg.find('\n'); pos != std::string::npos) {
+        msg.resize(pos);
+    }
+    while (!msg.empty() && (msg.back() == ' ' || msg.back() == '.')) {
+        msg.pop_back();
+    }
+    return msg;
+}
+
+[[noreturn]] void fail_read(const std::filesystem::path& path, const std::string& reason) {
+    throw CheckpointError("Cannot read the PyTorch archive '" + path.string() + "': " + reason);
+}
+
+[[noreturn]] void fail_write(const std::filesystem::path& path, const std::string& reason) {
+    throw CheckpointError("Cannot write the PyTorch archive '" + path.string() + "': " + reason);
+}
+
+// "an int", "a dict", ... for messages.
+std::string describe(const IValue& value) {
+    if (value.isNone()) {
+        return "None";
+    }
+    if (value.isBool()) {
+        return "a bool";
+    }
+    if (value.isInt()) {
+        return "an int";
+    }
+    if (value.isDouble()) {
+        return "a float";
+    }
+    if (value.isString()) {
+        return "a string";
+    }
+    if (value.isGenericDict()) {
+        return "a dict";
+    }
+    if (value.isList()) {
+        return "a list";
+    }
+    if (value.isTuple()) {
+        return "a tuple";
+    }
+    if (value.isTensor()) {
+        return "a tensor";
+    }
+    return "a value of kind " + value.tagKind();
+}
+
+// A dict key for messages: 'name' for strings, the number for ints.
+std::string key_text(const IValue& key) {
+    if (key.isString()) {
+        return "'" + key.toStringRef() + "'";
+    }
+    std::ostringstream out;
+    out << key;
+    return out.str();
+}
+
+std::string hex_bytes(const unsigned char* bytes, std::size_t n) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i != 0) {
+            out += ' ';
+        }
+        out += digits[bytes[i] >> 4];
+        out += digits[bytes[i] & 0xF];
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+// The unpickler.
+
+// A Python global the unpickler accepts.
+struct Global {
+    enum class Type {
+        ordered_dict,       // collections.OrderedDict
+        rebuild_tensor_v2,  // torch._utils._rebuild_tensor_v2
+        rebuild_parameter,  // torch._utils._rebuild_parameter
+        restore_type_tag,   // torch.jit._pickle.restore_type_tag (LibTorch's pickler)
+        build_list,         // torch.jit._pickle.build_{int,double,bool,tensor}list
+        codecs_encode,      // _codecs.encode(str, "latin1"): bytes under protocol 2
+        empty_bytes,        // __builtin__.bytes() / builtins.bytes(): b"" under protocol 2
+        storage_class,      // torch.FloatStorage, ...: dtype holds the element type
+        dtype,              // torch.float32, ...: dtype holds it
+    };
+
+    Type type = Type::ordered_dict;
+    c10::ScalarType dtype = c10::ScalarType::Undefined;
+    std::string name;  // "module.name", for messages
+};
+
+struct TupleNode;
+
+// One entry of the unpickler's stack or memo.
+struct Item {
+    enum class Kind {
+        value,    // `value`
+        tuple,    // `tuple`; turned into an ivalue::Tuple when stored as a value
+        global,   // `global`
+        storage,  // `value` is the 1-D tensor over the whole storage
+    };
+
+    Kind kind = Kind::value;
+    IValue value;
+    // Shared, so that copying an Item (memo, DUP) is O(1) whatever it holds.
+    std::shared_ptr<const TupleNode> tuple;
+    Global global;
+
+    const std::vector<Item>& elements() const;
+
+    static Item of(IValue v) {
+        Item item;
+        item.value = std::move(v);
+        return item;
+    }
+};
+
+// A tuple stays a vector of Items (it may hold globals and storages, as
+// persistent ids and REDUCE arguments do) until it is stored as a value.
+struct TupleNode {
+    std::vector<Item> items;
+    int depth = 1;               // tuple nesting, bounded by max_tuple_depth
+    mutable IValue converted;    // the ivalue::Tuple, once made (shared, like in Python)
+};
+
+// Deeper tuples are refused, which bounds the recursion in to_value().
+constexpr int max_tuple_depth = 256;
+
+const std::vector<Item>& Item::elements() const {
+    return tuple->items;
+}
+
+std::optional<c10::ScalarType> storage_dtype(std::string_view name) {
+    static const std::pair<std::string_view, c10::ScalarType> table[] = {
+        {"FloatStorage", c10::ScalarType::Float},
+        {"DoubleStorage", c10::ScalarType::Double},
+        {"HalfStorage", c10::ScalarType::Half},
+        {"BFloat16Storage", c10::ScalarType::BFloat16},
+        {"LongStorage", c10::ScalarType::Long},
+        {"IntStorage", c10::ScalarType::Int},
+        {"ShortStorage", c10::ScalarType::Short},
+        {"CharStorage", c10::ScalarType::Char},
+        {"ByteStorage", c10::ScalarType::Byte},
+        {"BoolStorage", c10::ScalarType::Bool},
+        {"ComplexFloatStorage", c10::ScalarType::ComplexFloat},
+        {"ComplexDoubleStorage", c10::ScalarType::ComplexDouble},
+        {"UntypedStorage", c10::ScalarType::Byte},
+        {"_UntypedStorage", c10::ScalarType::Byte},
+    };
+    for (const auto& [n, t] : table) {
+        if (n == name) {
+            return t;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<c10::ScalarType> dtype_global(std::string_view name) {
+    static const std::pair<std::string_view, c10::ScalarType> table[] = {
+        {"float32", c10::ScalarType::Float},     {"float", c10::ScalarType::Float},
+        {"float64", c10::ScalarType::Double},    {"double", c10::ScalarType::Double},
+        {"float16", c10::ScalarType::Half},      {"half", c10::ScalarType::Half},
+        {"bfloat16", c10::ScalarType::BFloat16}, {"int64", c10::ScalarType::Long},
+        {"long", c10::ScalarType::Long},         {"int32", c10::ScalarType::Int},
+        {"int", c10::ScalarType::Int},           {"int16", c10::ScalarType::Short},
+        {"short", c10::ScalarType::Short},       {"int8", c10::ScalarType::Char},
+        {"uint8", c10::ScalarType::Byte},        {"bool", c10::ScalarType::Bool},
+        {"complex64", c10::ScalarType::ComplexFloat},
+        {"complex128", c10::ScalarType::ComplexDouble},
+    };
+    for (const auto& [n, t] : table) {
+        if (n == name) {
+            return t;
+        }
+    }
+    return std::nullopt;
+}
+
+class Unpickler {
+public:
+    Unpickler(const std::filesystem::path& path,
+              caffe2::serialize::PyTorchStreamReader& reader,
+              const char* data,
+              std::size_t size)
+        : path_(path), reader_(reader), data_(data), size_(size) {}
+
+    IValue run();
+
+private:
+    [[noreturn]] void fail(const std::string& reason) const {
+        fail_read(path_, "its pickle (data.pkl) " + reason);
+    }
+
+    [[noreturn]] void fail_at(const std::string& reason) const {
+        fail("is invalid at byte " + std::to_string(op_pos_) + ": " + reason);
+    }
+
+    // Reading the byte stream.
+    const char* take(std::uint64_t n) {
+        if (n > size_ - pos_) {
+            fail("ends unexpectedly at byte " + std::to_string(size_) +
+                 " before its STOP opcode; the archive is truncated or damaged.");
+        }
+        const char* p = data_ + pos_;
+        pos_ += static_cast<std::size_t>(n);
+        return p;
+    }
+
+    std::uint64_t read_le(int n) {
+        const auto* p = reinterpret_cast<const unsigned char*>(take(static_cast<std::uint64_t>(n)));
+        std::uint64_t v = 0;
+        for (int i = n - 1; i >= 0; --i) {
+            v = (v << 8) | p[i];
+        }
+        return v;
+    }
+
+    std::string read_string(std::uint64_t n) {
+        const char* p = take(n);
+        return std::string(p, static_cast<std::size_t>(n));
+    }
+
+    std::string read_line() {
+        const char* begin = data_ + pos_;
+        const void* nl = std::memchr(begin, '\n', size_ - pos_);
+        if (nl == nullptr) {
+            fail("ends unexpectedly inside a GLOBAL opcode; the archive is truncated or damaged.");
+        }
+        auto n = static_cast<std::size_t>(static_cast<const char*>(nl) - begin);
+        pos_ += n + 1;
+        return std::string(begin, n);
+    }
+
+    // The stack.
+    void push(Item item) { stack_.push_back(std::move(item)); }
+
+    void push(IValue value) { stack_.push_back(Item::of(std::move(value))); }
+
+    void push_tuple(std::vector<Item> items) {
+        auto node = std::make_shared<TupleNode>();
+        for (const Item& element : items) {
+            if (element.kind == Item::Kind::tuple) {
+                node->depth = std::max(node->depth, element.tuple->depth + 1);
+            }
+        }
+        if (node->depth > max_tuple_depth) {
+            fail_at("its tuples are nested more than " + std::to_string(max_tuple_depth) + " deep.");
+        }
+        node->items = std::move(items);
+        Item item;
+        item.kind = Item::Kind::tuple;
+        item.tuple = std::move(node);
+        push(std::move(item));
+    }
+
+    std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
+
+    Item pop() {
+        if (stack_.size() <= floor()) {
+            fail_at("an opcode pops from an empty stack.");
+        }
+        Item item = std::move(stack_.back());
+        stack_.pop_back();
+        return item;
+    }
+
+    Item& top() {
+        if (stack_.size() <= floor()) {
+            fail_at("an opcode reads from an empty stack.");
+        }
+        return stack_.back();
+    }
+
+    std::vector<Item> pop_mark() {
+        if (marks_.empty()) {
+            fail_at("an opcode needs a MARK that was never set.");
+        }
+        std::size_t mark = marks_.back();
+        marks_.pop_back();
+        std::vector<Item> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
+                                std::make_move_iterator(stack_.end()));
+        stack_.resize(mark);
+        return items;
+    }
+
+    // Conversions.
+    IValue to_value(const Item& item) const;
+    static std::vector<IValue> tuple_values(const Item& item);
+    std::int64_t expect_int(const Item& item, const char* what) const;
+    std::vector<std::int64_t> expect_int_tuple(const Item& item, const char* what) const;
+
+    void append(Item& list, const Item& value);
+    void set_item(Item& dict, const Item& key, const Item& value);
+
+    Global resolve_global(const std::string& module, const std::string& name) const;
+    Item call(const Item& callable, const Item& args);
+    Item persistent_load(const Item& pid);
+    IValue latin1_bytes(const std::vector<Item>& args) const;
+    Item rebuild_tensor(const std::vector<Item>& args);
+
+    const std::filesystem::path& path_;
+    caffe2::serialize::PyTorchStreamReader& reader_;
+    const char* data_;
+    std::size_t size_;
+    std::size_t pos_ = 0;
+    std::size_t op_pos_ = 0;
+
+    std::vector<Item> stack_;
+    std::vector<std::size_t> marks_;
+    std::unordered_map<std::uint64_t, Item> memo_;
+
+    // Loaded storage records by key, so tensors sharing one share it here.
+    std::unordered_map<std::string, c10::Storage> storages_;
+};
+
+IValue Unpickler::to_value(const Item& item) const {
+    switch (item.kind) {
+        case Item::Kind::value:
+        case Item::Kind::storage:
+            return item.value;
+        case Item::Kind::tuple: {
+            const TupleNode& node = *item.tuple;
+            if (node.converted.isNone()) {
+                std::vector<IValue> values;
+                values.reserve(node.items.size());
+                for (const Item& element : node.items) {
+                    values.push_back(to_value(element));
+                }
+                node.converted = c10::ivalue::Tuple::create(std::move(values));
+            }
+            return node.converted;
+        }
+        case Item::Kind::global:
+            if (item.global.type == Global::Type::dtype) {
+                return IValue(item.global.dtype);
+            }
+            fail_at("it stores the Python object '" + item.global.name +
+                    "' itself as a value, which is not supported.");
+    }
+    fail_at("it stores an unknown object as a value.");
+}
+
+std::int64_t Unpickler::expect_int(const Item& item, const char* what) const {
+    if (item.kind != Item::Kind::value || !item.value.isInt()) {
+        fail_at(std::string("expected an int for ") + what + ", found " +
+                (item.kind == Item::Kind::value ? describe(item.value) : std::string("a non-value")) + ".");
+    }
+    return item.value.toInt();
+}
+
+std::vector<std::int64_t> Unpickler::expect_int_tuple(const Item& item, const char* what) const {
+    if (item.kind != Item::Kind::tuple) {
+        fail_at(std::string("expected a tuple of ints for ") + what + ".");
+    }
+    std::vector<std::int64_t> out;
+    out.reserve(item.elements().size());
+    for (const Item& element : item.elements()) {
+        out.push_back(expect_int(element, what));
+    }
+    return out;
+}
+
+void Unpickler::append(Item& list, const Item& value) {
+    if (list.kind != Item::Kind::value || !list.value.isList()) {
+        fail_at("APPEND targets something that is not a list.");
+    }
+    list.value.toList().push_back(to_value(value));
+}
+
+void Unpickler::set_item(Item& dict, const Item& key, const Item& value) {
+    if (dict.kind != Item::Kind::value || !dict.value.isGenericDict()) {
+        fail_at("SETITEM targets something that is not a dict.");
+    }
+    IValue k = to_value(key);
+    if (!k.isString() && !k.isInt()) {
+        fail_at("a dict has a key that is " + describe(k) + "; only string and int keys are supported.");
+    }
+    dict.value.toGenericDict().insert_or_assign(std::move(k), to_value(value));
+}
+
+Global Unpickler::resolve_global(const std::string& module, const std::string& name) const {
+    Global g;
+    g.name = module + "." + name;
+    if (module == "collections" && name == "OrderedDict") {
+        g.type = Global::Type::ordered_dict;
+        return g;
+    }
+    if (module == "torch._utils" && name == "_rebuild_tensor_v2") {
+        g.type = Global::Type::rebuild_tensor_v2;
+        return g;
+    }
+    if (module == "torch._utils" && name == "_rebuild_parameter") {
+        g.type = Global::Type::rebuild_parameter;
+        return g;
+    }
+    if (module == "torch.jit._pickle" && name == "restore_type_tag") {
+        g.type = Global::Type::restore_type_tag;
+        return g;
+    }
+    if (module == "torch.jit._pickle" &&
+        (name == "build_intlist" || name == "build_doublelist" || name == "build_boollist" ||
+         name == "build_tensorlist")) {
+        g.type = Global::Type::build_list;
+        return g;
+    }
+    if (module == "_codecs" && name == "encode") {
+        g.type = Global::Type::codecs_encode;
+        return g;
+    }
+    if ((module == "__builtin__" || module == "builtins") && name == "bytes") {
+        g.type = Global::Type::empty_bytes;
+        return g;
+    }
+    if (module == "torch") {
+        if (auto t = storage_dtype(name)) {
+            g.type = Global::Type::storage_class;
+            g.dtype = *t;
+            return g;
+        }
+        if (auto t = dtype_global(name)) {
+            g.type = Global::Type::dtype;
+            g.dtype = *t;
+            return g;
+        }
+    }
+    fail_at("it refers to the Python global '" + g.name +
+            "', which is not allowed; a checkpoint may only hold tensors, storages, "
+            "collections.OrderedDict and plain containers, strings, bytes and numbers.");
+}
+
+Item Unpickler::call(const Item& callable, const Item& args_item) {
+    if (callable.kind != Item::Kind::global) {
+        fail_at("REDUCE calls something that is not an allowed global.");
+    }
+    if (args_item.kind != Item::Kind::tuple) {
+        fail_at("REDUCE calls '" + callable.global.name + "' with arguments that are not a tuple.");
+    }
+    const std::vector<Item>& args = args_item.elements();
+    const Global& g = callable.global;
+    switch (g.type) {
+        case Global::Type::ordered_dict:
+            if (!args.empty()) {
+                fail_at("collections.OrderedDict is called with arguments; only OrderedDict() is supported.");
+            }
+            return Item::of(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get()));
+        case Global::Type::rebuild_tensor_v2:
+            return rebuild_tensor(args);
+        case Global::Type::rebuild_parameter:
+            if (args.size() < 2 || args[0].kind != Item::Kind::value || !args[0].value.isTensor()) {
+                fail_at("torch._utils._rebuild_parameter is called without a tensor.");
+            }
+            return args[0];
+        case Global::Type::restore_type_tag:
+        case Global::Type::build_list:
+            if (args.empty()) {
+                fail_at("'" + g.name + "' is called without arguments.");
+            }
+            return args[0];
+        case Global::Type::codecs_encode:
+            return Item::of(latin1_bytes(args));
+        case Global::Type::empty_bytes:
+            if (!args.empty()) {
+                fail_at("bytes() is called with arguments; only bytes() is supported.");
+            }
+            return Item::of(IValue(std::string()));
+        case Global::Type::storage_class:
+        case Global::Type::dtype:
+            break;
+    }
+    fail_at("it calls '" + g.name + "', which is not supported.");
+}
+
+// Protocol 2 pickles bytes b as _codecs.encode(s, "latin1"), where s is the
+// str whose code points are the bytes (so s is UTF-8 with code points < 256).
+IValue Unpickler::latin1_bytes(const std::vector<Item>& args) const {
+    if (args.size() != 2 || args[0].kind != Item::Kind::value || !args[0].value.isString() ||
+        args[1].kind != Item::Kind::value || !args[1].value.isString() ||
+        (args[1].value.toStringRef() != "latin1" && args[1].value.toStringRef() != "latin-1")) {
+        fail_at("_codecs.encode is only supported as _codecs.encode(str, 'latin1'), the way pickle stores bytes.");
+    }
+    const std::string& text = args[0].value.toStringRef();
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if ((c == 0xC2 || c == 0xC3) && i + 1 < text.size() &&
+                   (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80) {
+            out += static_cast<char>(((c & 0x03) << 6) | (static_cast<unsigned char>(text[i + 1]) & 0x3F));
+            ++i;
+        } else {
+            fail_at("_codecs.encode is given a string with a character beyond latin-1.");
+        }
+    }
+    return IValue(std::move(out));
+}
+
+Item Unpickler::persistent_load(const Item& pid) {
+    // ('storage', StorageClass, key, location, numel)
+    if (pid.kind != Item::Kind::tuple || pid.elements().size() != 5 ||
+        pid.elements()[0].kind != Item::Kind::value || !pid.elements()[0].value.isString() ||
+        pid.elements()[0].value.toStringRef() != "storage") {
+        fail_at("a persistent id is not of the form ('storage', StorageClass, key, location, numel).");
+    }
+    const Item& cls = pid.elements()[1];
+    if (cls.kind != Item::Kind::global || cls.global.type != Global::Type::storage_class) {
+        fail_at("a persistent id names no torch storage class.");
+    }
+    const Item& key_item = pid.elements()[2];
+    if (key_item.kind != Item::Kind::value || !key_item.value.isString()) {
+        fail_at("a persistent id has a storage key that is not a string.");
+    }
+    const std::string& key = key_item.value.toStringRef();
+    std::int64_t numel = expect_int(pid.elements()[4], "a storage size");
+    if (numel < 0) {
+        fail_at("storage 'data/" + key + "' has the negative size " + std::to_string(numel) + ".");
+    }
+
+    auto it = storages_.find(key);
+    if (it == storages_.end()) {
+        std::string record = "data/" + key;
+        if (!reader_.hasRecord(record)) {
+            fail_at("it refers to the storage record '" + record + "', which the archive does not contain.");
+        }
+        auto [ptr, nbytes] = reader_.getRecord(record);
+        c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, std::move(ptr), nullptr, false);
+        it = storages_.emplace(key, std::move(storage)).first;
+    }
+    const c10::Storage& storage = it->second;
+
+    auto element_size = static_cast<std::uint64_t>(c10::elementSize(cls.global.dtype));
+    auto needed = static_cast<std::uint64_t>(numel);
+    if (needed > std::numeric_limits<std::uint64_t>::max() / element_size ||
+        needed * element_size > storage.nbytes()) {
+        fail_read(path_, "its storage record 'data/" + key + "' holds " + std::to_string(storage.nbytes()) +
+                " bytes, but the pickle expects " + std::to_string(numel) + " elements of type " +
+                c10::toString(cls.global.dtype) + " (" + std::to_string(needed * element_size) +
+                " bytes); the archive is truncated or damaged.");
+    }
+
+    at::Tensor tensor = at::empty({0}, at::TensorOptions().dtype(cls.global.dtype).device(at::kCPU));
+    tensor.set_(storage, 0, {numel}, {1});
+
+    Item item;
+    item.kind = Item::Kind::storage;
+    item.value = std::move(tensor);
+    return item;
+}
+
+Item Unpickler::rebuild_tensor(const std::vector<Item>& args) {
+    // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad,
+    //                    backward_hooks[, metadata])
+    if (args.size() != 6 && args.size() != 7) {
+        fail_at("torch._utils._rebuild_tensor_v2 is called with " + std::to_string(args.size()) +
+                " arguments instead of 6 or 7.");
+    }
+    if (args[0].kind != Item::Kind::storage) {
+        fail_at("torch._utils._rebuild_tensor_v2 is called without a storage.");
+    }
+    const at::Tensor& storage = args[0].value.toTensor();
+    std::int64_t offset = expect_int(args[1], "a storage offset");
+    std::vector<std::int64_t> sizes = expect_int_tuple(args[2], "a tensor size");
+    std::vector<std::int64_t> strides = expect_int_tuple(args[3], "a tensor stride");
+
+    if (sizes.size() != strides.size()) {
+        fail_at("a tensor has " + std::to_string(sizes.size()) + " sizes but " + std::to_string(strides.size()) +
+                " strides.");
+    }
+    if (offset < 0) {
+        fail_at("a tensor has the negative storage offset " + std::to_string(offset) + ".");
+    }
+    bool empty = false;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        if (sizes[i] < 0 || strides[i] < 0) {
+            fail_at("a tensor has a negative size or stride.");
+        }
+        empty = empty || sizes[i] == 0;
+    }
+    std::int64_t storage_numel = storage.numel();
+    if (!empty) {
+        // Index of the last element the view touches, checked for overflow.
+        std::int64_t last = offset;
+        for (std::size_t i = 0; i < sizes.size(); ++i) {
+            std::int64_t span = 0;
+            if (__builtin_mul_overflow(sizes[i] - 1, strides[i], &span) ||
+                __builtin_add_overflow(last, span, &last)) {
+                last = std::numeric_limits<std::int64_t>::max();
+                break;
+            }
+        }
+        if (last >= storage_numel) {
+            std::ostringstream view;
+            view << "a tensor of size " << c10::IntArrayRef(sizes) << ", stride " << c10::IntArrayRef(strides)
+                 << " and storage offset " << offset << " does not fit in its storage of " << storage_numel
+                 << " elements.";
+            fail_at(view.str());
+        }
+    } else if (offset > storage_numel) {
+        fail_at("an empty tensor has the storage offset " + std::to_string(offset) + " beyond its storage of " +
+                std::to_string(storage_numel) + " elements.");
+    }
+
+    // A plain tensor over the same storage, as storage.as_strided(sizes,
+    // strides, offset) would give, but without autograd view bookkeeping.
+    at::Tensor tensor = at::empty({0}, storage.options());
+    tensor.set_(storage.storage(), offset, sizes, strides);
+    return Item::of(std::move(tensor));
+}
+
+IValue Unpickler::run() {
+    while (true) {
+        op_pos_ = pos_;
+        auto op = static_cast<unsigned char>(*take(1));
+        switch (op) {
+            case 0x80: {  // PROTO
+                auto proto = read_le(1);
+                if (proto > 5) {
+                    fail_at("it uses pickle protocol " + std::to_string(proto) + "; protocols up to 5 are supported.");
+                }
+                break;
+            }
+            case 0x95:  // FRAME: a length prefix we do not need
+                read_le(8);
+                break;
+            case '.': {  // STOP
+                Item result = pop();
+                return to_value(result);
+            }
+            case '(':  // MARK
+                marks_.push_back(stack_.size());
+                break;
+            case '0':  // POP
+                pop();
+                break;
+            case '1':  // POP_MARK
+                pop_mark();
+                break;
+            case '2':  // DUP
+                push(Item(top()));
+                break;
+            case '}':  // EMPTY_DICT
+                push(IValue(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get())));
+                break;
+            case ']':  // EMPTY_LIST
+                push(IValue(c10::impl::GenericList(c10::AnyType::get())));
+                break;
+            case ')':  // EMPTY_TUPLE
+                push_tuple({});
+                break;
+            case 't':  // TUPLE
+                push_tuple(pop_mark());
+                break;
+            case 0x85:    // TUPLE1
+            case 0x86:    // TUPLE2
+            case 0x87: {  // TUPLE3
+                std::size_t n = op - 0x84;
+                std::vector<Item> items(n);
+                for (std::size_t i = n; i > 0; --i) {
+                    items[i - 1] = pop();
+                }
+                push_tuple(std::move(items));
+                break;
+            }
+            case 'l': {  // LIST
+                std::vector<Item> items = pop_mark();
+                Item list = Item::of(c10::impl::GenericList(c10::AnyType::get()));
+                for (const Item& element : items) {
+                    append(list, element);
+                }
+                push(std::move(list));
+                break;
+            }
+            case 'd': {  // DICT
+                std::vector<Item> items = pop_mark();
+                if (items.size() % 2 != 0) {
+                    fail_at("DICT has an odd number of items.");
+                }
+                Item dict = Item::of(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get()));
+                for (std::size_t i = 0; i < items.size(); i += 2) {
+                    set_item(dict, items[i], items[i + 1]);
+                }
+                push(std::move(dict));
+                break;
+            }
+            case 'a': {  // APPEND
+                Item value = pop();
+                append(top(), value);
+                break;
+            }
+            case 'e': {  // APPENDS
+                std::vector<Item> items = pop_mark();
+                Item& list = top();
+                for (const Item& element : items) {
+                    append(list, element);
+                }
+                break;
+            }
+            case 's': {  // SETITEM
+                Item value = pop();
+                Item key = pop();
+                set_item(top(), key, value);
+                break;
+            }
+            case 'u': {  // SETITEMS
+                std::vector<Item> items = pop_mark();
+                if (items.size() % 2 != 0) {
+                    fail_at("SETITEMS has an odd number of items.");
+                }
+                Item& dict = top();
+                for (std::size_t i = 0; i < items.size(); i += 2) {
+                    set_item(dict, items[i], items[i + 1]);
+                }
+                break;
+            }
+            case 'X':  // BINUNICODE
+                push(IValue(read_string(read_le(4))));
+                break;
+            case 0x8c:  // SHORT_BINUNICODE
+                push(IValue(read_string(read_le(1))));
+                break;
+            case 0x8d:  // BINUNICODE8
+                push(IValue(read_string(read_le(8))));
+                break;
+            case 'B':  // BINBYTES
+                push(IValue(read_string(read_le(4))));
+                break;
+            case 'C':  // SHORT_BINBYTES
+                push(IValue(read_string(read_le(1))));
+                break;
+            case 0x8e:  // BINBYTES8
+                push(IValue(read_string(read_le(8))));
+                break;
+            case 'J':  // BININT: signed 32-bit
+                push(IValue(static_cast<std::int64_t>(static_cast<std::int32_t>(read_le(4)))));
+                break;
+            case 'K':  // BININT1: unsigned 8-bit
+                push(IValue(static_cast<std::int64_t>(read_le(1))));
+                break;
+            case 'M':  // BININT2: unsigned 16-bit
+                push(IValue(static_cast<std::int64_t>(read_le(2))));
+                break;
+            case 0x8a:    // LONG1
+            case 0x8b: {  // LONG4
+                std::int64_t n = 0;
+                if (op == 0x8a) {
+                    n = static_cast<std::int64_t>(read_le(1));
+                } else {
+                    n = static_cast<std::int32_t>(read_le(4));
+                }
+                if (n < 0) {
+                    fail_at("LONG4 has a negative length.");
+                }
+                if (n > 8) {
+                    fail_at("it holds an integer of " + std::to_string(n) +
+                            " bytes, which does not fit in 64 bits.");
+                }
+                std::uint64_t bits = n == 0 ? 0 : read_le(static_cast<int>(n));
+                if (n > 0 && n < 8 && (bits >> (8 * n - 1)) != 0) {
+                    bits |= ~std::uint64_t{0} << (8 * n);  // sign-extend
+                }
+                push(IValue(static_cast<std::int64_t>(bits)));
+                break;
+            }
+            case 'G': {  // BINFLOAT: big-endian double
+                const auto* p = reinterpret_cast<const unsigned char*>(take(8));
+                std::uint64_t bits = 0;
+                for (int i = 0; i < 8; ++i) {
+                    bits = (bits << 8) | p[i];
+                }
+                double d = 0;
+                std::memcpy(&d, &bits, sizeof d);
+                push(IValue(d));
+                break;
+            }
+            case 0x88:  // NEWTRUE
+                push(IValue(true));
+                break;
+            case 0x89:  // NEWFALSE
+                push(IValue(false));
+                break;
+            case 'N':  // NONE
+                push(IValue());
+                break;
+            case 'q':  // BINPUT
+                memo_[read_le(1)] = top();
+                break;
+            case 'r':  // LONG_BINPUT
+                memo_[read_le(4)] = top();
+                break;
+            case 0x94:  // MEMOIZE
+                memo_[memo_.size()] = top();
+                break;
+            case 'h':    // BINGET
+            case 'j': {  // LONG_BINGET
+                std::uint64_t index = read_le(op == 'h' ? 1 : 4);
+                auto it = memo_.find(index);
+                if (it == memo_.end()) {
+                    fail_at("it reads the memo entry " + std::to_string(index) + ", which was never written.");
+                }
+                push(Item(it->second));
+                break;
+            }
+            case 'c': {  // GLOBAL
+                std::string module = read_line();
+                std::string name = read_line();
+                Item item;
+                item.kind = Item::Kind::global;
+                item.global = resolve_global(module, name);
+                push(std::move(item));
+                break;
+            }
+            case 0x93: {  // STACK_GLOBAL
+                Item name = pop();
+                Item module = pop();
+                if (name.kind != Item::Kind::value || !name.value.isString() || module.kind != Item::Kind::value ||
+                    !module.value.isString()) {
+                    fail_at("STACK_GLOBAL needs a module and a name string.");
+                }
+                Item item;
+                item.kind = Item::Kind::global;
+                item.global = resolve_global(module.value.toStringRef(), name.value.toStringRef());
+                push(std::move(item));
+                break;
+            }
+            case 'R':       // REDUCE
+            case 0x81: {    // NEWOBJ: cls.__new__(cls, *args); same for our globals
+                Item args = pop();
+                Item callable = pop();
+                push(call(callable, args));
+                break;
+            }
+            case 'b': {  // BUILD: state setting, e.g. a state dict's _metadata
+                pop();
+                const Item& target = top();
+                if (target.kind != Item::Kind::value || !(target.value.isGenericDict() || target.value.isTensor())) {
+                    fail_at("BUILD targets something that is neither a dict nor a tensor.");
+                }
+                break;
+            }
+            case 'Q': {  // BINPERSID
+                Item pid = pop();
+                push(persistent_load(pid));
+                break;
+            }
+            default: {
+                unsigned char byte = op;
+                fail_at("it uses the pickle opcode 0x" + hex_bytes(&byte, 1) +
+                        ", which this reader does not support.");
+            }
+        }
+    }
+}
+
+}  // namespace
+
+c10::IValue read_torch_archive(const std::filesystem::path& path) {
+    std::error_code ec;
+    auto status = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(status)) {
+        fail_read(path, "the file does not exist.");
+    }
+    if (std::filesystem::is_directory(status)) {
+        fail_read(path, "it is a directory, not a file.");
+    }
+
+    // Tell a zip archive from the legacy format and from anything else
+    // before LibTorch's zip reader sees it.
+    {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            fail_read(path, std::string("the file cannot be opened (") + std::strerror(errno) + ").");
+        }
+        unsigned char magic[4] = {};
+        in.read(reinterpret_cast<char*>(magic), sizeof magic);
+        auto n = static_cast<std::size_t>(in.gcount());
+        if (n < 4 || std::memcmp(magic, "PK\x03\x04", 4) != 0) {
+            if (n == 0) {
+                fail_read(path, "the file is empty; expected a zip archive written by torch.save.");
+            }
+            if (magic[0] == 0x80) {
+                fail_read(path,
+                          "it is a legacy (pre-zip) torch.save archive, which is not supported; re-save it "
+                          "with torch.save in PyTorch >= 1.6 (without _use_new_zipfile_serialization=False).");
+            }
+            fail_read(path, "it is not a PyTorch zip archive; expected a zip file starting with the bytes "
+                            "50 4b 03 04 (\"PK\\x03\\x04\"), found " +
+                                hex_bytes(magic, n) + ".");
+        }
+    }
+
+    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+    at::DataPtr pickle;
+    std::size_t pickle_size = 0;
+    try {
+        reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string());
+        if (!reader->hasRecord("data.pkl")) {
+            fail_read(path, "it is a zip file but has no data.pkl record, so it is not a torch.save archive.");
+        }
+        if (reader->hasRecord("byteorder")) {
+            auto [ptr, size] = reader->getRecord("byteorder");
+            std::string order(static_cast<const char*>(ptr.get()), size);
+            if (order != "little") {
+                fail_read(path, "its tensors are stored in '" + order +
+                                    "' byte order; only little-endian archives are supported.");
+            }
+        }
+        std::tie(pickle, pickle_size) = reader->getRecord("data.pkl");
+    } catch (const c10::Error& e) {
+        fail_read(path, "its zip container is damaged or truncated (" + short_message(e) + ").");
+    } catch (const std::bad_alloc&) {
+        fail_read(path, "its zip container is damaged (a record is too large to load).");
+    }
+
+    try {
+        Unpickler unpickler(path, *reader, static_cast<const char*>(pickle.get()), pickle_size);
+        return unpickler.run();
+    } catch (const fairseq2::Error&) {
+        throw;
+    } catch (const c10::Error& e) {
+        fail_read(path, "a record is damaged or truncated (" + short_message(e) + ").");
+    } catch (const std::bad_alloc&) {
+        fail_read(path, "it is damaged (a record is too large to load).");
+    } catch (const std::exception& e) {
+        fail_read(path, std::string("reading it failed (") + e.what() + ").");
+    }
+}
+
+void write_torch_archive(const std::filesystem::path& path, const c10::IValue& value) {
+    std::vector<char> data;
+    try {
+        data = torch::jit::pickle_save(value);
+    } catch (const c10::Error& e) {
+        fail_write(path, "the value cannot be pickled (" + short_message(e) + ").");
+    }
+
+    std::filesystem::path tmp = path;
+    tmp += ".tmp-" + std::to_string(::getpid());
+    auto discard = [&tmp] {
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+    };
+
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            fail_write(path, "the temporary file '" + tmp.string() + "' cannot be created (" +
+                                 std::strerror(errno) + ").");
+        }
+        out.write(data.data(), static_cast<std::streamsize>(data.size()));
+        out.close();
+        if (out.fail()) {
+            int err = errno;
+            discard();
+            fail_write(path, "writing the temporary file '" + tmp.string() + "' failed (" + std::strerror(err) +
+                                 ").");
+        }
+    }
+
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        discard();
+        fail_write(path, "renaming the temporary file '" + tmp.string() + "' to it failed (" + ec.message() + ").");
+    }
+}
+
+namespace {
+
+constexpr std::string_view module_prefix = "module.";
+
+StateDict to_state_dict(const c10::impl::GenericDict& dict, const std::string& source, const std::string& where) {
+    StateDict out;
+    for (const auto& entry : dict) {
+        const IValue& key = entry.key();
+        if (!key.isString()) {
+            throw CheckpointError("The state dict of checkpoint '" + source + "' (" + where + ") has the key " +
+                                  key_text(key) + ", which is " + describe(key) + "; state dict keys must be strings.");
+        }
+        const std::string& name = key.toStringRef();
+        if (!entry.value().isTensor()) {
+            throw CheckpointError("The state dict of checkpoint '" + source + "' (" + where + ") holds " +
+                                  describe(entry.value()) + " under the key '" + name +
+                                  "'; every state dict value must be a tensor.");
+        }
+        std::string stripped = name;
+        if (stripped.compare(0, module_prefix.size(), module_prefix) == 0) {
+            stripped.erase(0, module_prefix.size());
+        }
+        if (!out.emplace(stripped, entry.value().toTensor()).second) {
+            throw CheckpointError("The state dict of checkpoint '" + source + "' (" + where +
+                                  ") has both the key '" + stripped + "' and the key 'module." + stripped +
+                                  "', which are the same once the DDP prefix 'module.' is removed.");
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+StateDict extract_state_dict(const c10::IValue& checkpoint, const std::string& source) {
+    if (!checkpoint.isGenericDict()) {
+        throw CheckpointError("The checkpoint '" + source + "' is " + describe(checkpoint) +
+                              ", not a dict, so it holds no model state dict.");
+    }
+    c10::impl::GenericDict root = checkpoint.toGenericDict();
+
+    std::string model_key = "model";
+    if (auto it = root.find(IValue("model_key")); it != root.end()) {
+        if (!it->value().isString()) {
+            throw CheckpointError("The checkpoint '" + source + "' has a 'model_key' entry that is " +
+                                  describe(it->value()) + "; expected the string key of its model state dict.");
+        }
+        model_key = it->value().toStringRef();
+    }
+
+    if (auto it = root.find(IValue(model_key)); it != root.end() && it->value().isGenericDict()) {
+        return to_state_dict(it->value().toGenericDict(), source, "its '" + model_key + "' entry");
+    }
+
+    for (const auto& entry : root) {
+        if (!entry.value().isTensor()) {
+            throw CheckpointError("The checkpoint '" + source + "' holds no model state dict: it has no dict under '" +
+                                  model_key + "', and it is not itself a dict of tensors (it holds " +
+                                  describe(entry.value()) + " under the key " + key_text(entry.key()) + ").");
+        }
+    }
+    return to_state_dict(root, source, "the checkpoint itself");
+}
+
+void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict) {
+    c10::Dict<std::string, at::Tensor> model;
+    for (const auto& [name, tensor] : state_dict) {
+        if (!tensor.defined()) {
+            fail_write(path, "the state dict entry '" + name + "' is an undefined tensor.");
+        }
+        if (tensor.layout() != at::kStrided) {
+            fail_write(path, "the state dict entry '" + name + "' is not a dense (strided) tensor.");
+        }
+        at::Tensor t = tensor.detach();
+        if (!t.device().is_cpu()) {
+            t = t.cpu();
+        }
+        t = t.contiguous();
+        // A view of a larger storage would drag the whole storage along.
+        if (t.storage_offset() != 0 ||
+            t.storage().nbytes() != static_cast<std::size_t>(t.numel()) * t.element_size()) {
+            t = t.clone();
+        }
+        model.insert(name, std::move(t));
+    }
+
+    c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+    root.insert(IValue("model"), IValue(std::move(model)));
+    root.insert(IValue("model_key"), IValue("model"));
+    root.insert(IValue("fs2"), IValue(true));
+    write_torch_archive(path, IValue(std::move(root)));
+}
+
+}  // namespace fairseq2::checkpoint

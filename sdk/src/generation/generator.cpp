@@ -1,0 +1,91 @@
+#include "fairseq2/generation/generator.hpp"
+
+#include <chrono>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "fairseq2/error.hpp"
+#include "fairseq2/models/decoder_model.hpp"
+#include "fairseq2/nn/incremental_state.hpp"
+
+namespace fairseq2::generation {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Picks the next token from the logits (vocab) of the last position.
+std::int64_t choose(const at::Tensor& logits, const GenerationOptions& options, at::Generator& generator)
+{
+    if (options.greedy || options.temperature <= 0.0)
+        return logits.argmax().item<std::int64_t>();
+    at::Tensor probs = at::softmax(logits.to(at::kFloat) / options.temperature, -1);
+    if (options.top_p < 1.0) {
+        auto [sorted, indices] = probs.sort(/*dim=*/-1, /*descending=*/true);
+        at::Tensor cumulative = sorted.cumsum(-1);
+        // Keep the smallest prefix whose mass reaches top_p (always the first).
+        at::Tensor drop = (cumulative - sorted) >= options.top_p;
+        sorted.masked_fill_(drop, 0.0);
+        at::Tensor pick = at::multinomial(sorted, 1, /*replacement=*/false, generator);
+        return indices.index_select(0, pick).item<std::int64_t>();
+    }
+    return at::multinomial(probs, 1, /*replacement=*/false, generator).item<std::int64_t>();
+}
+
+}  // namespace
+
+GenerationResult generate(models::DecoderModel& model, const std::vector<std::int64_t>& prompt, const GenerationOptions& options)
+{
+    if (prompt.empty())
+        throw InvalidArgumentError("The prompt is empty; give at least one token id.");
+    if (options.max_new_tokens < 0)
+        throw InvalidArgumentError("The number of new tokens must not be negative, but is " + std::to_string(options.max_new_tokens) + ".");
+    const std::int64_t vocab_size = model.vocab_info().size;
+    for (std::int64_t id : prompt)
+        if (id < 0 || id >= vocab_size)
+            throw InvalidArgumentError("The prompt token id " + std::to_string(id) + " is outside the vocabulary (0 to " +
+                                       std::to_string(vocab_size - 1) + ").");
+    const auto total = static_cast<std::int64_t>(prompt.size()) + options.max_new_tokens;
+    if (total > model.max_seq_len())
+        throw InvalidArgumentError("The prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(options.max_new_tokens) +
+                                   " new tokens exceed the model's maximum sequence length of " + std::to_string(model.max_seq_len()) + ".");
+
+    GenerationResult result;
+    result.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+    if (options.max_new_tokens == 0)
+        return result;
+
+    c10::InferenceMode inference_mode;
+    at::Generator generator = at::detail::createCPUGenerator(options.seed);
+    nn::IncrementalStateBag state_bag(total);
+    const at::Device device = model.parameters().empty() ? at::Device(at::kCPU) : model.parameters().front().device();
+
+    auto start = Clock::now();
+    at::Tensor seqs = at::tensor(prompt, at::kLong).to(device).unsqueeze(0);
+    at::Tensor logits = model.forward(seqs, nullptr, &state_bag);
+    state_bag.increment_step_nr(seqs.size(1));
+    std::int64_t next = choose(logits[0][-1], options, generator);
+    result.ids.push_back(next);
+    result.prefill_seconds = seconds_since(start);
+
+    start = Clock::now();
+    at::Tensor step = at::empty({1, 1}, at::TensorOptions().dtype(at::kLong).device(device));
+    while (static_cast<std::int64_t>(result.ids.size()) < options.max_new_tokens && next != options.eos_idx) {
+        step.fill_(next);
+        logits = model.forward(step, nullptr, &state_bag);
+        state_bag.increment_step_nr(1);
+        next = choose(logits[0][-1], options, generator);
+        result.ids.push_back(next);
+        ++result.decode_steps;
+    }
+    result.decode_seconds = seconds_since(start);
+    return result;
+}
+
+}  // namespace fairseq2::generation

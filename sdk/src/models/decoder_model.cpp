@@ -1,0 +1,58 @@
+#include "fairseq2/models/decoder_model.hpp"
+
+#include <ATen/ATen.h>
+
+#include "fairseq2/error.hpp"
+
+namespace fairseq2::models {
+
+DecoderModel::DecoderModel(std::int64_t model_dim, std::int64_t max_seq_len, VocabularyInfo vocab_info)
+    : model_dim_{model_dim}, max_seq_len_{max_seq_len}, vocab_info_{std::move(vocab_info)}
+{
+}
+
+DecoderModel::~DecoderModel() = default;
+
+at::Tensor DecoderModel::forward(const at::Tensor& seqs, const nn::PaddingMask* padding_mask, nn::IncrementalStateBag* state_bag)
+{
+    return project(decode(seqs, padding_mask, state_bag));
+}
+
+TransformerDecoderModel::TransformerDecoderModel(std::shared_ptr<nn::TransformerEmbeddingFrontend> decoder_frontend,
+                                                 std::shared_ptr<nn::StandardTransformerDecoder> decoder,
+                                                 std::shared_ptr<torch::nn::Module> final_proj, std::int64_t max_seq_len,
+                                                 VocabularyInfo vocab_info)
+    : DecoderModel(decoder_frontend->embed->weight.size(1), max_seq_len, std::move(vocab_info))
+{
+    if (!std::dynamic_pointer_cast<nn::Linear>(final_proj) && !std::dynamic_pointer_cast<nn::TiedProjection>(final_proj))
+        throw InvalidArgumentError("The final projection of a TransformerDecoderModel must be a Linear or a TiedProjection.");
+    this->decoder_frontend = register_module("decoder_frontend", std::move(decoder_frontend));
+    this->decoder = register_module("decoder", std::move(decoder));
+    this->final_proj = register_module("final_proj", std::move(final_proj));
+}
+
+at::Tensor TransformerDecoderModel::decode(const at::Tensor& seqs, const nn::PaddingMask* padding_mask,
+                                           nn::IncrementalStateBag* state_bag)
+{
+    if (seqs.dim() != 2)
+        throw InvalidArgumentError("The token ids passed to decode() must have shape (batch, sequence), but have " +
+                                   std::to_string(seqs.dim()) + " dimensions.");
+    return decoder->forward(decoder_frontend->forward(seqs), padding_mask, state_bag);
+}
+
+at::Tensor TransformerDecoderModel::project(const at::Tensor& decoder_output)
+{
+    if (auto linear = std::dynamic_pointer_cast<nn::Linear>(final_proj))
+        return linear->forward(decoder_output);
+    return std::static_pointer_cast<nn::TiedProjection>(final_proj)->forward(decoder_output);
+}
+
+void TransformerDecoderModel::reset_parameters()
+{
+    decoder_frontend->embed->reset_parameters();
+    decoder->reset_parameters();
+    if (auto linear = std::dynamic_pointer_cast<nn::Linear>(final_proj))
+        linear->reset_parameters();
+}
+
+}  // namespace fairseq2::models

@@ -1,0 +1,25 @@
+#include "fairseq2/nn/rms_norm.hpp"
+
+#include <ATen/ATen.h>
+
+namespace fairseq2::nn {
+
+RMSNorm::RMSNorm(std::int64_t dim, double eps, const at::TensorOptions& options) : eps{eps}
+{
+    weight = register_parameter("weight", at::empty({dim}, options));
+}
+
+void RMSNorm::reset_parameters()
+{
+    at::NoGradGuard no_grad;
+    weight.fill_(1.0);
+}
+
+at::Tensor RMSNorm::forward(const at::Tensor& x) const
+{
+    at::Tensor x32 = x.to(at::kFloat);
+    at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    return (normed * weight.to(at::kFloat)).to(x.scalar_type());
+}
+
+}  // namespace fairseq2::nn
