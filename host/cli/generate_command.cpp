@@ -17,6 +17,7 @@
 #include "fairseq2/generation/generator.hpp"
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/decoder_model.hpp"
+#include "json_output.hpp"
 #include "model_source.hpp"
 
 namespace fairseq2::cli {
@@ -131,7 +132,7 @@ int run_generate(CliContext& context, const GenerateArgs& args)
             {"decode_steps", result.decode_steps},
             {"threads", at::get_num_threads()},
         };
-        std::cout << boost::json::serialize(object) << "\n";
+        std::cout << compact_json(object) << "\n";
     } else {
         for (std::size_t i = 0; i < result.ids.size(); ++i)
             std::cout << (i == 0 ? "" : " ") << result.ids[i];

@@ -1,10 +1,57 @@
 #include "json_output.hpp"
 
+#include <array>
+#include <charconv>
+
 #include <boost/json.hpp>
 
 namespace fairseq2::cli {
 
 namespace {
+
+// Shortest round-trip text of a double, always with a '.' or exponent so it
+// reads back as a number with a fraction ("0.1", "1.0", "1e-05").
+std::string format_double(double value)
+{
+    std::array<char, 32> buffer{};
+    auto [end, error] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+    std::string text(buffer.data(), end);
+    if (text.find_first_of(".eEn") == std::string::npos)
+        text += ".0";
+    return text;
+}
+
+std::string scalar(const boost::json::value& value)
+{
+    if (value.is_double())
+        return format_double(value.get_double());
+    return boost::json::serialize(value);
+}
+
+void write_compact(std::string& out, const boost::json::value& value)
+{
+    if (value.is_object()) {
+        out += "{";
+        bool first = true;
+        for (const auto& item : value.get_object()) {
+            out += (first ? "" : ",") + boost::json::serialize(boost::json::string(item.key())) + ":";
+            write_compact(out, item.value());
+            first = false;
+        }
+        out += "}";
+    } else if (value.is_array()) {
+        out += "[";
+        bool first = true;
+        for (const auto& item : value.get_array()) {
+            out += first ? "" : ",";
+            write_compact(out, item);
+            first = false;
+        }
+        out += "]";
+    } else {
+        out += scalar(value);
+    }
+}
 
 void write(std::string& out, const boost::json::value& value, int depth)
 {
@@ -29,7 +76,7 @@ void write(std::string& out, const boost::json::value& value, int depth)
         }
         out += "\n" + closing + "]";
     } else {
-        out += boost::json::serialize(value);
+        out += scalar(value);
     }
 }
 
@@ -39,6 +86,13 @@ std::string pretty_json(const boost::json::value& value)
 {
     std::string out;
     write(out, value, 0);
+    return out;
+}
+
+std::string compact_json(const boost::json::value& value)
+{
+    std::string out;
+    write_compact(out, value);
     return out;
 }
 

@@ -1,5 +1,8 @@
 #include "fairseq2/config/json_reflect.hpp"
 
+#include <array>
+#include <charconv>
+
 #include <boost/json/serialize.hpp>
 
 namespace fairseq2::config::detail {
@@ -28,7 +31,14 @@ std::string describe_path(const std::string& path)
 
 std::string describe_value(const boost::json::value& value)
 {
-    std::string text = boost::json::serialize(value);
+    std::string text;
+    if (value.is_double()) {
+        std::array<char, 32> buffer{};
+        auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_double());
+        text.assign(buffer.data(), result.ptr);
+    } else {
+        text = boost::json::serialize(value);
+    }
     if (text.size() > 60)
         text = text.substr(0, 57) + "...";
     switch (value.kind()) {

@@ -12,6 +12,7 @@
 // std::optional, std::vector, std::array, described enums (by member name)
 // and nested described structs.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -189,8 +190,10 @@ T from_json(const boost::json::value& json, const std::string& path = "")
             if (std::find(valid.begin(), valid.end(), key) == valid.end())
                 unknown.push_back(key);
         }
-        if (!unknown.empty())
+        if (!unknown.empty()) {
+            std::sort(unknown.begin(), unknown.end());
             detail::throw_unknown_keys(path, unknown, valid);
+        }
         T result{};
         boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>([&](auto member) {
             std::string field = detail::join_path(path, member.name);

@@ -1,0 +1,502 @@
+// The Host against the real llama plugin: discovery, the handshake checks,
+// the search path, duplicate registrations and the lifetime of what plugins
+// create. Handshake failures use copies of the llama library with bytes of
+// its handshake record (or its exported symbol names) changed.
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <torch/nn/module.h>
+
+#include "fairseq2/host/host.hpp"
+#include "fairseq2/logging.hpp"
+#include "fairseq2/models/decoder_model.hpp"
+#include "fairseq2/models/model_handler.hpp"
+#include "fairseq2/plugin/plugin_api.hpp"
+#include "fairseq2/version.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+using fairseq2::host::Host;
+using fairseq2::host::HostOptions;
+using fairseq2::host::PluginRecord;
+using fairseq2::host::PluginStatus;
+using fairseq2::models::ModelHandler;
+using fairseq2::test::read_file;
+using fairseq2::test::TempDir;
+using fairseq2::test::write_file;
+
+const fs::path plugin_dir = FAIRSEQ2_TEST_PLUGIN_DIR;
+const std::string llama_file_name = "libfairseq2_llama.so";
+const fs::path llama_so = plugin_dir / llama_file_name;
+
+// The key of the llama preset store in a RuntimeContext
+// (RuntimeContext::get_config_registry<LLaMAConfig>()).
+const std::string llama_config_store = "config:N8fairseq26models5llama11LLaMAConfigE";
+
+const std::vector<std::string> llama_archs{"13b",          "33b",         "65b",         "7b",          "llama2_13b",
+                                           "llama2_70b",   "llama2_7b",   "llama3_1_70b", "llama3_1_8b", "llama3_2_1b",
+                                           "llama3_2_3b",  "llama3_70b",  "llama3_8b"};
+
+// Only the given folders: no FAIRSEQ2_PLUGIN_PATH, no default folder.
+HostOptions only(std::vector<fs::path> dirs)
+{
+    HostOptions options;
+    options.plugin_dirs = std::move(dirs);
+    options.use_plugin_path_env = false;
+    options.use_default_plugin_dir = false;
+    return options;
+}
+
+std::vector<std::string> handler_keys(Host& host)
+{
+    return host.context().get_registry<ModelHandler>().keys();
+}
+
+std::size_t llama_preset_count(Host& host)
+{
+    return host.context().store(llama_config_store, "architecture")->keys().size();
+}
+
+// Sets (or unsets, with nullopt) an environment variable for a scope.
+class EnvVar {
+public:
+    EnvVar(std::string name, const std::optional<std::string>& value) : name_{std::move(name)}
+    {
+        if (const char* old = std::getenv(name_.c_str()); old != nullptr)
+            old_ = old;
+        if (value)
+            ::setenv(name_.c_str(), value->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
+    }
+    EnvVar(const EnvVar&) = delete;
+    EnvVar& operator=(const EnvVar&) = delete;
+    ~EnvVar()
+    {
+        if (old_)
+            ::setenv(name_.c_str(), old_->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
+    }
+
+private:
+    std::string name_;
+    std::optional<std::string> old_;
+};
+
+// Collects what the fairseq2 logger writes (warnings and above) for a scope.
+class LogCapture {
+public:
+    LogCapture() : sink_{std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_, true)}
+    {
+        sink_->set_pattern("[%l] %v");
+        fairseq2::set_log_level("warn");
+        fairseq2::log().sinks().push_back(sink_);
+    }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+    ~LogCapture()
+    {
+        auto& sinks = fairseq2::log().sinks();
+        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+        fairseq2::set_log_level("info");
+    }
+
+    std::string text() const { return stream_.str(); }
+
+private:
+    std::ostringstream stream_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+void expect_llama_loaded(const PluginRecord& record, const fs::path& file)
+{
+    EXPECT_EQ(record.file, file);
+    EXPECT_EQ(record.status, PluginStatus::loaded) << record.error;
+    EXPECT_EQ(record.name, "llama");
+    EXPECT_EQ(record.version, FAIRSEQ2_SDK_VERSION_STRING);
+    EXPECT_EQ(record.families, std::vector<std::string>{"llama"});
+    EXPECT_EQ(record.error, "");
+}
+
+const PluginRecord& record_of(const Host& host, const fs::path& file)
+{
+    for (const auto& record : host.plugins())
+        if (record.file == file)
+            return record;
+    throw std::runtime_error("no record for " + file.string());
+}
+
+// Copies the llama library to `file`, applying `patch` to its bytes.
+void patched_copy(const fs::path& file, const std::function<void(std::string&)>& patch)
+{
+    std::string bytes = read_file(llama_so);
+    ASSERT_FALSE(bytes.empty());
+    patch(bytes);
+    write_file(file, bytes);
+}
+
+// The offset of the llama handshake record in the library's bytes: the
+// magic number and ABI version followed by the name "llama".
+std::size_t handshake_offset(const std::string& bytes)
+{
+    Fairseq2PluginInfo head{};
+    head.magic = FAIRSEQ2_PLUGIN_MAGIC;
+    head.abi_version = FAIRSEQ2_SDK_ABI_VERSION;
+    std::strcpy(head.name, "llama");
+    const std::string needle(reinterpret_cast<const char*>(&head), offsetof(Fairseq2PluginInfo, name) + 6);
+    const std::size_t offset = bytes.find(needle);
+    EXPECT_NE(offset, std::string::npos) << "the llama library has no handshake record";
+    EXPECT_EQ(bytes.find(needle, offset + 1), std::string::npos) << "the llama library has two handshake records";
+    return offset;
+}
+
+// Renames every occurrence of the symbol name `from` (same length `to`).
+void rename_symbol(std::string& bytes, const std::string& from, const std::string& to)
+{
+    ASSERT_EQ(from.size(), to.size());
+    std::size_t count = 0;
+    for (std::size_t at = bytes.find(from); at != std::string::npos; at = bytes.find(from, at + 1)) {
+        // Only whole NUL-terminated names (string tables), not longer names.
+        if (at + from.size() < bytes.size() && bytes[at + from.size()] == '\0') {
+            bytes.replace(at, from.size(), to);
+            ++count;
+        }
+    }
+    ASSERT_GT(count, 0u) << from;
+}
+
+boost::json::value tiny_config(const ModelHandler& handler)
+{
+    boost::json::value config = handler.get_config("llama2_7b");
+    auto& object = config.as_object();
+    object["model_dim"] = 64;
+    object["num_layers"] = 2;
+    object["num_attn_heads"] = 4;
+    object["num_key_value_heads"] = 2;
+    object["ffn_inner_dim"] = 128;
+    object["vocab_info"].as_object()["size"] = 256;
+    return handler.check_config(config);
+}
+
+bool library_is_loaded(const fs::path& file)
+{
+    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (handle == nullptr)
+        return false;
+    ::dlclose(handle);
+    return true;
+}
+
+TEST(HostTest, LoadsTheLlamaPlugin)
+{
+    ASSERT_TRUE(fs::is_regular_file(llama_so)) << llama_so;
+
+    Host host(only({plugin_dir}));
+    EXPECT_TRUE(host.plugins().empty());
+    EXPECT_TRUE(handler_keys(host).empty());
+
+    host.load_plugins();
+    ASSERT_EQ(host.plugins().size(), 1u);
+    expect_llama_loaded(host.plugins()[0], llama_so);
+
+    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+    auto handler = host.context().get_registry<ModelHandler>().get("llama");
+    EXPECT_EQ(handler->family(), "llama");
+    EXPECT_EQ(handler->config_type_name(), "LLaMAConfig");
+    EXPECT_EQ(handler->default_arch(), "llama3_1_8b");
+    EXPECT_EQ(handler->archs(), llama_archs);
+    EXPECT_EQ(llama_preset_count(host), llama_archs.size());
+
+    // Loading is done once.
+    host.load_plugins();
+    EXPECT_EQ(host.plugins().size(), 1u);
+    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+}
+
+TEST(HostTest, DefaultPluginDirIsTheBuildPluginFolder)
+{
+    EXPECT_TRUE(fs::equivalent(Host::default_plugin_dir(), plugin_dir)) << Host::default_plugin_dir();
+
+    // With no folders given and FAIRSEQ2_PLUGIN_PATH unset, the default
+    // folder is searched alone.
+    EnvVar env("FAIRSEQ2_PLUGIN_PATH", std::nullopt);
+    Host host;
+    EXPECT_EQ(host.plugin_search_path(), std::vector<fs::path>{Host::default_plugin_dir()});
+    host.load_plugins();
+    ASSERT_EQ(host.plugins().size(), 1u);
+    expect_llama_loaded(host.plugins()[0], Host::default_plugin_dir() / llama_file_name);
+    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+}
+
+TEST(HostTest, BrokenLibraryFailsAndOtherFilesAreIgnored)
+{
+    TempDir dir;
+    fs::copy_file(llama_so, dir / llama_file_name);
+    write_file(dir / "broken.so", std::string(200, 'x') + "\nThis is a text file, not a shared library.\n");
+    write_file(dir / "notes.txt", "not a plugin\n");
+    write_file(dir / "libother.so.1", "versioned name, not a .so extension\n");
+    fs::create_directory(dir / "folder.so");
+
+    LogCapture log;
+    Host host(only({dir.path()}));
+    host.load_plugins();
+
+    // broken.so sorts before libfairseq2_llama.so; nothing else is a candidate.
+    ASSERT_EQ(host.plugins().size(), 2u);
+    const PluginRecord& broken = host.plugins()[0];
+    EXPECT_EQ(broken.file, dir / "broken.so");
+    EXPECT_EQ(broken.status, PluginStatus::failed);
+    EXPECT_EQ(broken.name, "");
+    EXPECT_EQ(broken.version, "");
+    EXPECT_TRUE(broken.families.empty());
+    EXPECT_EQ(broken.error.rfind("it cannot be loaded: ", 0), 0u) << broken.error;
+    EXPECT_NE(broken.error.find("invalid ELF header"), std::string::npos) << broken.error;
+
+    expect_llama_loaded(host.plugins()[1], dir / llama_file_name);
+    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+
+    EXPECT_NE(log.text().find("[error] Skipping plugin " + (dir / "broken.so").string() + ": it cannot be loaded: "), std::string::npos)
+        << log.text();
+    EXPECT_EQ(log.text().find("notes.txt"), std::string::npos) << log.text();
+    EXPECT_EQ(log.text().find("folder.so"), std::string::npos) << log.text();
+    EXPECT_EQ(log.text().find("libother"), std::string::npos) << log.text();
+}
+
+TEST(HostTest, HandshakeMismatchesFailWithTheirCause)
+{
+    TempDir dir;
+    fs::copy_file(llama_so, dir / "a_good.so");
+    patched_copy(dir / "bad_magic.so", [](std::string& bytes) {
+        std::size_t offset = handshake_offset(bytes);
+        bytes[offset + offsetof(Fairseq2PluginInfo, magic)] ^= 0x5a;
+    });
+    patched_copy(dir / "bad_abi.so", [](std::string& bytes) {
+        std::size_t offset = handshake_offset(bytes);
+        const std::uint32_t abi = 99;
+        std::memcpy(bytes.data() + offset + offsetof(Fairseq2PluginInfo, abi_version), &abi, sizeof(abi));
+    });
+    patched_copy(dir / "bad_torch.so", [](std::string& bytes) {
+        std::size_t offset = handshake_offset(bytes);
+        char* torch_version = bytes.data() + offset + offsetof(Fairseq2PluginInfo, torch_version);
+        ASSERT_STREQ(torch_version, FAIRSEQ2_TORCH_VERSION_STRING);
+        std::memset(torch_version, 0, sizeof(Fairseq2PluginInfo::torch_version));
+        std::strcpy(torch_version, "0.4");
+    });
+    patched_copy(dir / "bad_cxx11_abi.so", [](std::string& bytes) {
+        std::size_t offset = handshake_offset(bytes);
+        const std::int32_t flag = _GLIBCXX_USE_CXX11_ABI ? 0 : 1;
+        std::memcpy(bytes.data() + offset + offsetof(Fairseq2PluginInfo, cxx11_abi), &flag, sizeof(flag));
+    });
+    patched_copy(dir / "no_info.so", [](std::string& bytes) { rename_symbol(bytes, "fairseq2_plugin_info", "fairseq2_plugin_infX"); });
+    patched_copy(dir / "no_setup.so",
+                 [](std::string& bytes) { rename_symbol(bytes, "setup_fairseq2_extension", "setup_fairseq2_extensioX"); });
+    ASSERT_FALSE(HasFatalFailure());
+
+    LogCapture log;
+    Host host(only({dir.path()}));
+    host.load_plugins();
+    ASSERT_EQ(host.plugins().size(), 7u);
+
+    expect_llama_loaded(record_of(host, dir / "a_good.so"), dir / "a_good.so");
+
+    auto expect_failed = [&](const std::string& file, const std::string& name, const std::string& error) {
+        SCOPED_TRACE(file);
+        const PluginRecord& record = record_of(host, dir / file);
+        EXPECT_EQ(record.status, PluginStatus::failed);
+        EXPECT_EQ(record.name, name);
+        EXPECT_EQ(record.version, name.empty() ? "" : FAIRSEQ2_SDK_VERSION_STRING);
+        EXPECT_TRUE(record.families.empty());
+        EXPECT_EQ(record.error, error);
+        EXPECT_NE(log.text().find("[error] Skipping plugin " + (dir / file).string() + ": " + error), std::string::npos) << log.text();
+    };
+    expect_failed("bad_magic.so", "",
+                  "its 'fairseq2_plugin_info' record is not a fairseq2 handshake (bad magic number); rebuild it with "
+                  "fairseq2_add_plugin() and FAIRSEQ2_PLUGIN_INFO().");
+    expect_failed("bad_abi.so", "llama",
+                  "it was built for SDK ABI 99, but this host provides ABI " + std::to_string(FAIRSEQ2_SDK_ABI_VERSION) + " (SDK " +
+                      FAIRSEQ2_SDK_VERSION_STRING + "); rebuild the plugin against this SDK.");
+    expect_failed("bad_torch.so", "llama",
+                  "it was built against libtorch 0.4, but this host uses libtorch " FAIRSEQ2_TORCH_VERSION_STRING
+                  "; rebuild the plugin against the same libtorch.");
+    expect_failed("bad_cxx11_abi.so", "llama",
+                  "it was built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(_GLIBCXX_USE_CXX11_ABI ? 0 : 1) +
+                      ", but this host uses " + std::to_string(_GLIBCXX_USE_CXX11_ABI) + "; rebuild the plugin with the same setting.");
+    expect_failed("no_info.so", "",
+                  "it has no 'fairseq2_plugin_info' handshake record, so it is not a fairseq2 plugin (or was not built with "
+                  "FAIRSEQ2_PLUGIN_INFO()).");
+    expect_failed("no_setup.so", "llama", "it has no 'setup_fairseq2_extension' entry point; export it with FAIRSEQ2_PLUGIN_EXPORT.");
+
+    // Only the good copy registered anything.
+    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+    EXPECT_EQ(llama_preset_count(host), llama_archs.size());
+}
+
+TEST(HostTest, SearchPathOrderAndDuplicates)
+{
+    TempDir root;
+    for (const char* name : {"a", "b", "c", "d"})
+        fs::create_directory(root / name);
+    const fs::path a = root / "a", b = root / "b", c = root / "c", d = root / "d";
+    const fs::path missing = root / "missing";
+
+    HostOptions options;
+    options.plugin_dirs = {b, a, b / ".", missing, root / "c" / ".." / "b"};
+    {
+        // --plugin-dir folders first, then FAIRSEQ2_PLUGIN_PATH in order
+        // (empty items ignored), then the default folder; each folder once.
+        EnvVar env("FAIRSEQ2_PLUGIN_PATH", c.string() + "::" + a.string() + ":" + d.string() + ":" + plugin_dir.string() + ":");
+        Host host(options);
+        EXPECT_EQ(host.plugin_search_path(), (std::vector<fs::path>{b, a, missing, c, d, plugin_dir}));
+
+        options.use_default_plugin_dir = false;
+        EXPECT_EQ(Host(options).plugin_search_path(), (std::vector<fs::path>{b, a, missing, c, d, plugin_dir}));
+        options.use_plugin_path_env = false;
+        EXPECT_EQ(Host(options).plugin_search_path(), (std::vector<fs::path>{b, a, missing}));
+        options.use_default_plugin_dir = true;
+        EXPECT_EQ(Host(options).plugin_search_path(), (std::vector<fs::path>{b, a, missing, Host::default_plugin_dir()}));
+    }
+    {
+        EnvVar env("FAIRSEQ2_PLUGIN_PATH", std::nullopt);
+        HostOptions defaults;
+        defaults.plugin_dirs = {a};
+        EXPECT_EQ(Host(defaults).plugin_search_path(), (std::vector<fs::path>{a, Host::default_plugin_dir()}));
+    }
+    {
+        // Folders are loaded in search order; a folder given several ways
+        // is loaded once (no duplicate-registration failure).
+        TempDir first, second;
+        write_file(first / "zz_broken.so", std::string(200, 'x'));
+        fs::copy_file(llama_so, second / llama_file_name);
+        EnvVar env("FAIRSEQ2_PLUGIN_PATH", second.path().string() + ":" + first.path().string());
+        HostOptions loading;
+        loading.plugin_dirs = {first.path(), second.path() / "."};
+        loading.use_default_plugin_dir = false;
+        Host host(loading);
+        host.load_plugins();
+        ASSERT_EQ(host.plugins().size(), 2u);
+        EXPECT_EQ(host.plugins()[0].file, first / "zz_broken.so");
+        EXPECT_EQ(host.plugins()[0].status, PluginStatus::failed);
+        expect_llama_loaded(host.plugins()[1], second.path() / "." / llama_file_name);
+        EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+    }
+}
+
+TEST(HostTest, MissingFolderOnlyWarns)
+{
+    TempDir root;
+    const fs::path missing = root / "does-not-exist";
+    LogCapture log;
+    Host host(only({missing, plugin_dir}));
+    ASSERT_NO_THROW(host.load_plugins());
+    ASSERT_EQ(host.plugins().size(), 1u);
+    expect_llama_loaded(host.plugins()[0], llama_so);
+    EXPECT_NE(log.text().find("[warning] The plugin folder '" + missing.string() + "' does not exist; skipping it."), std::string::npos)
+        << log.text();
+    EXPECT_EQ(log.text().find("[error]"), std::string::npos) << log.text();
+}
+
+TEST(HostTest, SamePluginFromTwoFoldersFailsAsDuplicate)
+{
+    TempDir first, second;
+    const fs::path first_file = first / llama_file_name;
+    const fs::path second_file = second / llama_file_name;
+    fs::copy_file(llama_so, first_file);
+    fs::copy_file(llama_so, second_file);
+
+    LogCapture log;
+    Host host(only({first.path(), second.path()}));
+    host.load_plugins();
+    ASSERT_EQ(host.plugins().size(), 2u);
+    expect_llama_loaded(host.plugins()[0], first_file);
+
+    const PluginRecord& duplicate = host.plugins()[1];
+    EXPECT_EQ(duplicate.file, second_file);
+    EXPECT_EQ(duplicate.status, PluginStatus::failed);
+    EXPECT_EQ(duplicate.name, "llama");  // its handshake was read
+    EXPECT_TRUE(duplicate.families.empty());
+    EXPECT_EQ(duplicate.error.rfind("its registrations conflict: ", 0), 0u) << duplicate.error;
+    EXPECT_NE(duplicate.error.find("'llama'"), std::string::npos) << duplicate.error;
+    // The message must tell which two files clash (same file name here).
+    EXPECT_NE(duplicate.error.find(first_file.string()), std::string::npos) << duplicate.error;
+    EXPECT_NE(duplicate.error.find(second_file.string()), std::string::npos) << duplicate.error;
+    EXPECT_NE(log.text().find("[error] Skipping plugin " + second_file.string() + ": its registrations conflict: "), std::string::npos)
+        << log.text();
+
+    // Nothing of the second stays registered: one handler, the first's
+    // presets only.
+    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+    EXPECT_EQ(llama_preset_count(host), llama_archs.size());
+    auto handler = host.context().get_registry<ModelHandler>().get("llama");
+    EXPECT_EQ(handler->archs(), llama_archs);
+    EXPECT_NO_THROW(tiny_config(*handler));
+}
+
+TEST(HostTest, ModelsOutliveTheHost)
+{
+    // A private copy, so whether it is loaded is up to this test alone.
+    TempDir dir;
+    const fs::path file = dir / llama_file_name;
+    fs::copy_file(llama_so, file);
+    ASSERT_FALSE(library_is_loaded(file));
+
+    auto host = std::make_unique<Host>(only({dir.path()}));
+    host->load_plugins();
+    ASSERT_EQ(host->plugins().size(), 1u);
+    ASSERT_EQ(host->plugins()[0].status, PluginStatus::loaded) << host->plugins()[0].error;
+    EXPECT_TRUE(library_is_loaded(file));
+
+    std::shared_ptr<ModelHandler> handler = host->context().get_registry<ModelHandler>().get("llama");
+    const boost::json::value config = tiny_config(*handler);
+    at::manual_seed(7);
+    auto first = std::dynamic_pointer_cast<fairseq2::models::DecoderModel>(handler->create(config, at::kCPU, at::kFloat));
+    ASSERT_NE(first, nullptr);
+    const at::Tensor seqs = at::tensor(std::vector<std::int64_t>{1, 17, 42, 255}, at::kLong).unsqueeze(0);
+    const at::Tensor before = first->forward(seqs).detach().clone();
+    ASSERT_EQ(before.sizes(), (at::IntArrayRef{1, 4, 256}));
+    ASSERT_TRUE(before.isfinite().all().item<bool>());
+
+    host.reset();
+    EXPECT_TRUE(library_is_loaded(file));
+
+    // The model still runs, with the same result.
+    const at::Tensor after = first->forward(seqs).detach();
+    EXPECT_TRUE(at::equal(before, after));
+
+    // The handler still creates models without the Host.
+    at::manual_seed(7);
+    auto second = std::dynamic_pointer_cast<fairseq2::models::DecoderModel>(handler->create(config, at::kCPU, at::kFloat));
+    ASSERT_NE(second, nullptr);
+    handler.reset();
+    EXPECT_TRUE(library_is_loaded(file));
+    EXPECT_TRUE(at::equal(second->forward(seqs).detach(), before));
+
+    first.reset();
+    EXPECT_TRUE(library_is_loaded(file));
+    EXPECT_EQ(second->vocab_info().size, 256);
+    second.reset();
+    // The last object of the plugin is gone, so its library is unloaded.
+    EXPECT_FALSE(library_is_loaded(file));
+}
+
+}  // namespace
