@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -98,14 +99,23 @@ Reference run_reference(const fs::path& dir, const json::value& config, int seed
     std::string command = fairseq2::test::python() + " " + shell_quote(script.string()) + " --config " +
                           shell_quote((dir / "config.json").string()) + " --seed " + std::to_string(seed) + " --tokens " +
                           shell_quote(to_json_text(tokens)) + " --out " + shell_quote(dir.string());
-    for (const auto& arg : extra_args)
-        command += " " + shell_quote(arg);
+    for (const auto& arg : extra_args) {
+        command += ' ';
+        command += shell_quote(arg);
+    }
 
     auto result = fairseq2::test::run_command(command);
-    if (result.exit_code != 0)
-        throw std::runtime_error("The llama reference (" + std::string(FAIRSEQ2_TEST_PYTHON) +
-                                 " with torch) failed with exit code " + std::to_string(result.exit_code) +
-                                 "; Python with torch is required by these tests.\ncommand: " + command + "\nstderr:\n" + result.err);
+    if (result.exit_code != 0) {
+        std::string message = "The llama reference (";
+        message += FAIRSEQ2_TEST_PYTHON;
+        message += " with torch) failed with exit code ";
+        message += std::to_string(result.exit_code);
+        message += "; Python with torch is required by these tests.\ncommand: ";
+        message += command;
+        message += "\nstderr:\n";
+        message += result.err;
+        throw std::runtime_error(message);
+    }
 
     Reference ref;
     ref.checkpoint = dir / "model.pt";
@@ -213,13 +223,12 @@ protected:
     // Config (a) and its reference, shared by several tests.
     const Reference& reference_a()
     {
-        static std::unique_ptr<TempDir> dir;
-        static Reference ref;
-        if (!dir) {
-            dir = std::make_unique<TempDir>();
-            ref = run_reference(dir->path() / "a", small_config(), 1234, default_tokens());
-        }
-        return ref;
+        // Cached only once it succeeded, so a failure fails every user.
+        static TempDir dir;
+        static std::optional<Reference> ref;
+        if (!ref)
+            ref = run_reference(dir.path() / "a", small_config(), 1234, default_tokens());
+        return *ref;
     }
 
     std::shared_ptr<ModelHandler> handler;
@@ -437,6 +446,22 @@ TEST_F(LlamaForwardTest, BFloat16LoadIsCloseToFloat32)
     EXPECT_GT(diff, 0.0);  // it did compute in bfloat16
 }
 
+// Applications load and run models under InferenceMode.
+TEST_F(LlamaForwardTest, LoadingInsideInferenceModeWorks)
+{
+    const Reference& ref = reference_a();
+    c10::InferenceMode guard;
+    auto model = load(ref.checkpoint, small_config());
+    at::Tensor logits = model->forward(to_tensor(default_tokens()), nullptr, nullptr);
+    double diff = max_abs_diff(logits, ref.logits);
+    report("loaded under InferenceMode vs reference", diff);
+    EXPECT_LE(diff, reference_tolerance);
+
+    auto bf16 = load(ref.checkpoint, small_config(), at::kBFloat16);
+    EXPECT_LE(max_abs_diff(bf16->forward(to_tensor(default_tokens()), nullptr, nullptr), ref.logits),
+              5e-2 * ref.logits.abs().max().item<double>());
+}
+
 // Every problem of a checkpoint is reported at once, naming the path.
 TEST_F(LlamaForwardTest, StrictLoadingReportsMissingUnexpectedAndMismatchedKeys)
 {
@@ -450,6 +475,7 @@ TEST_F(LlamaForwardTest, StrictLoadingReportsMissingUnexpectedAndMismatchedKeys)
         FAIL() << "loading a damaged checkpoint succeeded";
     } catch (const fairseq2::CheckpointError& error) {
         std::string message = error.what();
+        std::printf("[ message  ] %s\n", message.c_str());
         EXPECT_NE(message.find(ref.checkpoint.string()), std::string::npos) << message;
         EXPECT_NE(message.find("missing keys"), std::string::npos) << message;
         EXPECT_NE(message.find("decoder.layers.1.ffn.gate_proj.weight"), std::string::npos) << message;

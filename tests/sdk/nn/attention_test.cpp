@@ -62,8 +62,8 @@ at::Tensor reference_rope(const at::Tensor& x, const at::Tensor& freqs, std::int
 
 struct ReferenceAttentionOptions {
     bool causal = true;
-    std::optional<at::Tensor> key_mask;  // bool (N, T), true = real
-    std::optional<at::Tensor> freqs;     // rotary frequencies
+    std::optional<at::Tensor> key_mask{};  // bool (N, T), true = real
+    std::optional<at::Tensor> freqs{};     // rotary frequencies
     bool tile_heads = false;             // repeat instead of repeat_interleave (a wrong grouping)
 };
 
@@ -403,7 +403,7 @@ TEST(PaddingMaskTest, MaterializeMarksRealPositions)
     at::Tensor m = mask.materialize();
     ASSERT_EQ(m.scalar_type(), at::kBool);
     ASSERT_EQ(m.sizes(), (at::IntArrayRef{3, 5}));
-    at::Tensor expected = at::tensor({1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1}, at::kBool).view({3, 5});
+    at::Tensor expected = at::tensor({1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1}, at::kLong).view({3, 5}).to(at::kBool);
     EXPECT_TRUE(at::equal(m, expected)) << m;
 }
 
