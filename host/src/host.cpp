@@ -156,7 +156,7 @@ void Host::Impl::load_one(const std::filesystem::path& file)
 
         // Stage the plugin's registrations, then commit them all or none.
         {
-            RuntimeContext staged(file.filename().string());
+            RuntimeContext staged(file.string());
             std::string failure;
             try {
                 setup(staged);

@@ -20,6 +20,9 @@ class KeyValueCache final : public IncrementalState {
 public:
     void append(const at::Tensor& k, const at::Tensor& v, std::int64_t max_num_steps)
     {
+        if (keys_.defined() && k.size(0) != keys_.size(0))
+            throw InvalidArgumentError("The batch size changed from " + std::to_string(keys_.size(0)) + " to " +
+                                       std::to_string(k.size(0)) + " between incremental decoding steps of one state bag.");
         std::int64_t needed = size_ + k.size(2);
         if (!keys_.defined() || needed > keys_.size(2)) {
             std::int64_t capacity = keys_.defined() ? keys_.size(2) * 2 : 256;
