@@ -17,6 +17,7 @@
 #include "fairseq2/generation/generator.hpp"
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/decoder_model.hpp"
+#include "fairseq2/runtime/cpu.hpp"
 #include "json_output.hpp"
 #include "model_source.hpp"
 
@@ -76,8 +77,7 @@ int run_generate(CliContext& context, const GenerateArgs& args)
         throw InvalidArgumentError("Give exactly one model source: --random-init or --checkpoint PATH.");
     if (args.threads < 0)
         throw InvalidArgumentError("--threads must be positive, but is " + std::to_string(args.threads) + ".");
-    if (args.threads > 0)
-        at::set_num_threads(args.threads);
+    at::set_num_threads(args.threads > 0 ? args.threads : physical_core_count());
     const c10::ScalarType dtype = parse_dtype(args.dtype);
 
     auto handler = find_handler(context.host(), args.family);
@@ -164,7 +164,7 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
     auto* top_p = cmd->add_option("--top-p", args->top_p, "Nucleus sampling probability mass (default 1.0)");
     greedy->excludes(temperature)->excludes(top_p);
     cmd->add_option("--dtype", args->dtype, "float32 or bfloat16 (default float32)");
-    cmd->add_option("--threads", args->threads, "Number of CPU threads (default: torch's default)");
+    cmd->add_option("--threads", args->threads, "Number of CPU threads (default: the number of physical cores)");
     cmd->add_flag("--json", args->json, "Print one JSON object with ids and timings");
     cmd->callback([&context, &exit_code, args, temperature, top_p] {
         context.apply_globals();

@@ -26,6 +26,16 @@ void Linear::reset_parameters()
 
 at::Tensor Linear::forward(const at::Tensor& x) const
 {
+    // One row (batch-1 decoding): a matrix-vector product. BLAS gemm with a
+    // single row is several times slower than gemv on CPU.
+    if (x.numel() == weight.size(1) && x.device().is_cpu()) {
+        auto sizes = x.sizes().vec();
+        sizes.back() = weight.size(0);
+        at::Tensor y = at::mv(weight, x.reshape({-1}));
+        if (bias.defined())
+            y.add_(bias);
+        return y.view(sizes);
+    }
     return at::linear(x, weight, bias);
 }
 
@@ -36,6 +46,11 @@ TiedProjection::TiedProjection(at::Tensor weight)
 
 at::Tensor TiedProjection::forward(const at::Tensor& x) const
 {
+    if (x.numel() == weight.size(1) && x.device().is_cpu()) {
+        auto sizes = x.sizes().vec();
+        sizes.back() = weight.size(0);
+        return at::mv(weight, x.reshape({-1})).view(sizes);
+    }
     return at::linear(x, weight);
 }
 

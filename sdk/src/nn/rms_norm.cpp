@@ -17,9 +17,11 @@ void RMSNorm::reset_parameters()
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) const
 {
+    if (x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat)
+        return (x * at::rsqrt(x.square().mean(-1, /*keepdim=*/true).add_(eps))).mul_(weight);
     at::Tensor x32 = x.to(at::kFloat);
-    at::Tensor normed = x32 * at::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
-    return (normed * weight.to(at::kFloat)).to(x.scalar_type());
+    at::Tensor normed = x32 * at::rsqrt(x32.square().mean(-1, /*keepdim=*/true).add_(eps));
+    return normed.mul_(weight.to(at::kFloat)).to(x.scalar_type());
 }
 
 }  // namespace fairseq2::nn

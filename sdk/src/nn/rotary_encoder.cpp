@@ -43,24 +43,33 @@ RotaryEncoder::RotaryEncoder(std::int64_t encoding_dim, std::int64_t max_seq_len
 {
 }
 
+at::Tensor RotaryEncoder::rotations(std::int64_t num_positions, const at::Device& device) const
+{
+    std::lock_guard lock{mutex_};
+    if (!rotations_.defined() || rotations_.size(0) < num_positions || rotations_.device() != device) {
+        std::int64_t capacity = std::max<std::int64_t>(num_positions, rotations_.defined() ? 2 * rotations_.size(0) : 256);
+        capacity = std::min(capacity, std::max(max_seq_len, num_positions));
+        at::Tensor positions = at::arange(capacity, at::TensorOptions().dtype(at::kDouble));
+        at::Tensor angles = at::outer(positions, freqs_.to(at::kDouble)).to(at::kFloat);  // (P, d/2)
+        rotations_ = at::polar(at::ones_like(angles), angles).to(device);
+    }
+    return rotations_;
+}
+
 at::Tensor RotaryEncoder::forward(const at::Tensor& x, std::int64_t start_step) const
 {
     std::int64_t seq_len = x.size(-2);
     if (start_step + seq_len > max_seq_len)
         throw InvalidArgumentError("The sequence reaches position " + std::to_string(start_step + seq_len) +
                                    ", past the maximum sequence length " + std::to_string(max_seq_len) + " of the rotary encoder.");
-    at::Tensor freqs = freqs_.to(x.device());
-    at::Tensor positions = at::arange(start_step, start_step + seq_len, at::TensorOptions().dtype(at::kFloat).device(x.device()));
-    at::Tensor angles = at::outer(positions, freqs);  // (S, d/2)
-    at::Tensor cos = angles.cos();
-    at::Tensor sin = angles.sin();
+    at::Tensor turns = rotations(start_step + seq_len, x.device()).narrow(0, start_step, seq_len);  // (S, d/2)
 
-    // Pairs (x0, x1) of consecutive elements turn by their angle.
-    at::Tensor pairs = x.to(at::kFloat).unflatten(-1, {-1, 2});
-    at::Tensor x0 = pairs.select(-1, 0);
-    at::Tensor x1 = pairs.select(-1, 1);
-    at::Tensor turned = at::stack({x0 * cos - x1 * sin, x0 * sin + x1 * cos}, -1);
-    return turned.flatten(-2).to(x.scalar_type());
+    // Consecutive pairs (x0, x1) are complex numbers x0 + i x1, turned by
+    // multiplication: (x0 cos - x1 sin) + i (x0 sin + x1 cos).
+    at::Tensor x32 = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
+    at::Tensor pairs = at::view_as_complex(x32.unflatten(-1, {-1, 2}));
+    at::Tensor turned = at::view_as_real(pairs * turns).flatten(-2);
+    return x.scalar_type() == at::kFloat ? turned : turned.to(x.scalar_type());
 }
 
 }  // namespace fairseq2::nn

@@ -137,7 +137,7 @@ T from_json(const boost::json::value& json, const std::string& path = "")
         else
             detail::throw_type_error(path, "an integer", json);
         if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-            static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+            (v > 0 && static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
             detail::throw_type_error(path, "an integer in range", json);
         return static_cast<T>(v);
     } else if constexpr (std::is_floating_point_v<T>) {

@@ -6,6 +6,7 @@
 // from the options.
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 
 #include <torch/nn/module.h>
@@ -38,7 +39,13 @@ public:
     std::int64_t max_seq_len;
 
 private:
-    at::Tensor freqs_;  // (d/2) float32, CPU; moved lazily to x's device
+    // e^(i * position * freq) for positions [0, P), (P, d/2) complex64,
+    // grown by doubling as longer sequences arrive.
+    at::Tensor rotations(std::int64_t num_positions, const at::Device& device) const;
+
+    at::Tensor freqs_;  // (d/2) float32, CPU
+    mutable std::mutex mutex_;
+    mutable at::Tensor rotations_;
 };
 
 }  // namespace fairseq2::nn

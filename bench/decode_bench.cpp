@@ -1,0 +1,364 @@
+// fairseq2_decode_bench: decode, prefill, time-to-first-token, load time and
+// peak RSS of llama models, beside an eager PyTorch baseline on the same
+// weights and thread count and the memory-bandwidth roofline, in one run.
+//
+//   fairseq2_decode_bench [--threads N] [--configs tiny,small,llama3_2_1b]
+//                         [--dtypes float32,bfloat16] [--out bench.json]
+//
+// Each measurement runs in a fresh process (this binary in `worker` mode,
+// or bench/eager_llama.py) so peak RSS and load time are its own.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <set>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <boost/json.hpp>
+#include <c10/core/InferenceMode.h>
+
+#include "fairseq2/checkpoint/state_dict.hpp"
+#include "fairseq2/checkpoint/torch_archive.hpp"
+#include "fairseq2/config/overrides.hpp"
+#include "fairseq2/host/host.hpp"
+#include "fairseq2/models/decoder_model.hpp"
+#include "fairseq2/models/model_handler.hpp"
+#include "fairseq2/nn/incremental_state.hpp"
+#include "fairseq2/runtime/cpu.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point start)
+{
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::int64_t peak_rss_bytes()
+{
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
+}
+
+std::string shell_quote(const std::string& text)
+{
+    std::string quoted = "'";
+    for (char c : text)
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+std::string run_capture(const std::string& command)
+{
+    std::string output;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr)
+        throw std::runtime_error("cannot run: " + command);
+    std::array<char, 4096> buffer{};
+    while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr)
+        output += buffer.data();
+    int status = pclose(pipe);
+    if (status != 0)
+        throw std::runtime_error("command failed (" + std::to_string(status) + "): " + command);
+    return output;
+}
+
+
+struct BenchConfig {
+    std::string name;
+    std::string arch;
+    std::vector<std::string> sets;
+};
+
+const std::vector<BenchConfig> all_configs{
+    {"tiny", "llama2_7b",
+     {"model_dim=64", "num_layers=5", "num_attn_heads=8", "num_key_value_heads=4", "vocab_info.size=512", "ffn_inner_dim=256"}},
+    {"small", "llama2_7b",
+     {"model_dim=768", "num_layers=12", "num_attn_heads=12", "num_key_value_heads=4", "ffn_inner_dim=2048",
+      "ffn_inner_dim_scale=1.0", "ffn_inner_dim_to_multiple=1", "vocab_info.size=32000"}},
+    {"llama3_2_1b", "llama3_2_1b", {}},
+};
+
+std::shared_ptr<fairseq2::models::ModelHandler> llama_handler(fairseq2::host::Host& host)
+{
+    host.load_plugins();
+    return host.context().get_registry<fairseq2::models::ModelHandler>().get("llama");
+}
+
+boost::json::value make_config(const fairseq2::models::ModelHandler& handler, const BenchConfig& bench)
+{
+    boost::json::value config = handler.get_config(bench.arch);
+    for (const auto& text : bench.sets) {
+        auto [key, value] = fairseq2::config::parse_assignment(text);
+        fairseq2::config::set_path(config, key, std::move(value));
+    }
+    config.as_object()["max_seq_len"] = 1024;
+    return handler.check_config(config);
+}
+
+// Tokens/s of greedy decoding after a 16-token prompt, batch `batch`.
+double decode_rate(fairseq2::models::DecoderModel& model, std::int64_t batch, std::int64_t steps)
+{
+    const std::int64_t prompt_len = 16;
+    at::Tensor tokens = at::randint(3, model.vocab_info().size, {batch, prompt_len}, at::kLong);
+    fairseq2::nn::IncrementalStateBag bag(prompt_len + steps + 1);
+    at::Tensor logits = model.forward(tokens, nullptr, &bag);
+    bag.increment_step_nr(prompt_len);
+    at::Tensor next = logits.select(1, -1).argmax(-1, true);
+    auto start = Clock::now();
+    for (std::int64_t i = 0; i < steps; ++i) {
+        logits = model.forward(next, nullptr, &bag);
+        bag.increment_step_nr(1);
+        next = logits.select(1, -1).argmax(-1, true);
+    }
+    return static_cast<double>(batch * steps) / since(start);
+}
+
+// Worker: load the checkpoint, measure, print JSON.
+int run_worker(const std::string& checkpoint, const std::string& config_path, const std::string& dtype_name, int threads,
+               int decode_steps)
+{
+    at::set_num_threads(threads);
+    std::ifstream file(config_path);
+    std::stringstream text;
+    text << file.rdbuf();
+    boost::json::value config = boost::json::parse(text.str());
+    const auto dtype = dtype_name == "bfloat16" ? at::kBFloat16 : at::kFloat;
+
+    auto start = Clock::now();
+    fairseq2::host::Host host;
+    auto handler = llama_handler(host);
+    auto model = std::dynamic_pointer_cast<fairseq2::models::DecoderModel>(handler->load_from_path(checkpoint, config, at::kCPU, dtype));
+    double load_s = since(start);
+
+    c10::InferenceMode guard;
+    at::manual_seed(0);
+    boost::json::object result;
+    result["load_s"] = load_s;
+    decode_rate(*model, 1, 2);  // warm-up
+    result["decode_b1_tokens_per_s"] = decode_rate(*model, 1, decode_steps);
+    result["decode_b8_tokens_per_s"] = decode_rate(*model, 8, std::max(4, decode_steps / 4));
+
+    const std::int64_t prefill_len = 512;
+    at::Tensor tokens = at::randint(3, model->vocab_info().size, {1, prefill_len}, at::kLong);
+    {
+        fairseq2::nn::IncrementalStateBag bag(prefill_len);
+        start = Clock::now();
+        model->forward(tokens, nullptr, &bag);
+        result["prefill_tokens_per_s"] = static_cast<double>(prefill_len) / since(start);
+    }
+    {
+        const std::int64_t ttft_len = 128;
+        fairseq2::nn::IncrementalStateBag bag(ttft_len + 1);
+        start = Clock::now();
+        at::Tensor logits = model->forward(tokens.narrow(1, 0, ttft_len), nullptr, &bag);
+        logits.select(1, -1).argmax(-1);
+        result["ttft_s"] = since(start);
+    }
+    result["peak_rss_bytes"] = peak_rss_bytes();
+    std::cout << boost::json::serialize(result) << std::endl;
+    return 0;
+}
+
+// Read bandwidth: a parallel sum over a buffer far larger than the caches.
+double measure_read_bandwidth(int threads)
+{
+    at::set_num_threads(threads);
+    at::Tensor buffer = at::ones({256 * 1024 * 1024 / 4 * 4}, at::kFloat);  // 1 GiB
+    double best = 0.0;
+    for (int i = 0; i < 5; ++i) {
+        auto start = Clock::now();
+        volatile float sink = buffer.sum().item<float>();
+        (void)sink;
+        best = std::max(best, static_cast<double>(buffer.nbytes()) / since(start));
+    }
+    return best;
+}
+
+struct Row {
+    std::string config;
+    std::string dtype;
+    boost::json::object ours;
+    boost::json::object eager;
+    double roofline_b1 = 0;
+    double roofline_b8 = 0;
+    std::int64_t weight_bytes = 0;
+    std::int64_t cache_bytes = 0;
+};
+
+int run_driver(int threads, const std::vector<std::string>& configs, const std::vector<std::string>& dtypes, const std::string& out_path,
+               const std::string& self, int decode_steps)
+{
+    const fs::path work = fs::temp_directory_path() / ("fairseq2-bench-" + std::to_string(getpid()));
+    fs::create_directories(work);
+    std::cerr << "measuring memory read bandwidth...\n";
+    const double bandwidth = measure_read_bandwidth(threads);
+    std::cerr << "  " << bandwidth / 1e9 << " GB/s\n";
+
+    fairseq2::host::Host host;
+    auto handler = llama_handler(host);
+    std::vector<Row> rows;
+    for (const auto& name : configs) {
+        auto it = std::find_if(all_configs.begin(), all_configs.end(), [&](const auto& c) { return c.name == name; });
+        if (it == all_configs.end())
+            throw std::runtime_error("unknown bench config '" + name + "'");
+        boost::json::value config = make_config(*handler, *it);
+        fs::path config_path = work / (name + ".json");
+        std::ofstream(config_path) << boost::json::serialize(config);
+
+        // One set of float32 weights per config; the bf16 runs convert them.
+        fs::path checkpoint = work / (name + ".pt");
+        std::int64_t weight_elements = 0;
+        std::int64_t embedding_elements = 0;
+        std::int64_t layer_elements = 0;
+        {
+            at::manual_seed(1);
+            auto model = handler->create(config, at::kCPU, at::kFloat);
+            fairseq2::checkpoint::StateDict state_dict = fairseq2::checkpoint::module_state_dict(*model);
+            std::set<const void*> seen;
+            for (const auto& [key, tensor] : state_dict) {
+                if (!seen.insert(tensor.data_ptr()).second)
+                    continue;
+                weight_elements += tensor.numel();
+                if (key == "decoder_frontend.embed.weight")
+                    embedding_elements = tensor.numel();
+                if (key.find("decoder.layers.") == 0)
+                    layer_elements += tensor.numel();
+            }
+            std::cerr << "writing " << name << " weights (" << weight_elements / 1e6 << " M parameters)...\n";
+            fairseq2::checkpoint::save_fairseq2_checkpoint(checkpoint, state_dict);
+        }
+        const auto& c = config.as_object();
+        const std::int64_t model_dim = c.at("model_dim").as_int64();
+        const std::int64_t kv_dim = model_dim / c.at("num_attn_heads").as_int64() * c.at("num_key_value_heads").as_int64();
+        const bool tied = c.at("tied_embeddings").as_bool();
+
+        for (const auto& dtype : dtypes) {
+            Row row;
+            row.config = name;
+            row.dtype = dtype;
+            const std::int64_t element = dtype == "bfloat16" ? 2 : 4;
+            row.weight_bytes = weight_elements * element;
+            // Bytes read per decoded token: every weight but the embedding
+            // table, of which one row is read (tied: the table is the projection).
+            std::int64_t read = (weight_elements - (tied ? 0 : embedding_elements) + model_dim) * element;
+            (void)layer_elements;
+            row.roofline_b1 = bandwidth / static_cast<double>(read);
+            row.roofline_b8 = 8.0 * bandwidth / static_cast<double>(read);
+            row.cache_bytes = 2 * c.at("num_layers").as_int64() * 8 * (16 + decode_steps) * kv_dim * element;
+
+            std::cerr << "running " << name << " " << dtype << " (fairseq2)...\n";
+            std::string ours = run_capture(shell_quote(self) + " worker --checkpoint " + shell_quote(checkpoint.string()) + " --config " +
+                                           shell_quote(config_path.string()) + " --dtype " + dtype + " --threads " +
+                                           std::to_string(threads) + " --decode-steps " + std::to_string(decode_steps));
+            row.ours = boost::json::parse(ours).as_object();
+            std::cerr << "running " << name << " " << dtype << " (eager PyTorch)...\n";
+            std::string eager = run_capture("/usr/bin/python3 " + shell_quote(FAIRSEQ2_BENCH_DIR "/eager_llama.py") + " --checkpoint " +
+                                            shell_quote(checkpoint.string()) + " --config " + shell_quote(config_path.string()) +
+                                            " --dtype " + dtype + " --threads " + std::to_string(threads) + " --decode-steps " +
+                                            std::to_string(decode_steps));
+            row.eager = boost::json::parse(eager).as_object();
+            rows.push_back(std::move(row));
+        }
+        fs::remove(checkpoint);
+    }
+    fs::remove_all(work);
+
+    auto num = [](const boost::json::object& o, const char* key) { return o.at(key).to_number<double>(); };
+    std::ostringstream table;
+    table << std::fixed;
+    table << "threads " << threads << ", read bandwidth " << std::setprecision(1) << bandwidth / 1e9 << " GB/s\n\n";
+    table << "| config | dtype | metric | fairseq2 | eager PyTorch | ratio | roofline | of roofline |\n";
+    table << "|---|---|---|---:|---:|---:|---:|---:|\n";
+    boost::json::array json_rows;
+    for (const auto& row : rows) {
+        auto line = [&](const char* metric, const char* key, double roofline, bool higher_is_better, int precision) {
+            double ours = num(row.ours, key);
+            double eager = num(row.eager, key);
+            double ratio = higher_is_better ? ours / eager : eager / ours;
+            table << "| " << row.config << " | " << row.dtype << " | " << metric << " | " << std::setprecision(precision) << ours << " | "
+                  << eager << " | " << std::setprecision(2) << ratio << "x | ";
+            if (roofline > 0)
+                table << std::setprecision(1) << roofline << " | " << std::setprecision(2) << ours / roofline << " |\n";
+            else
+                table << "- | - |\n";
+        };
+        line("decode b1 tok/s", "decode_b1_tokens_per_s", row.roofline_b1, true, 1);
+        line("decode b8 tok/s", "decode_b8_tokens_per_s", row.roofline_b8, true, 1);
+        line("prefill 512 tok/s", "prefill_tokens_per_s", 0, true, 1);
+        line("TTFT 128 (s)", "ttft_s", 0, false, 4);
+        line("load (s)", "load_s", 0, false, 3);
+        double rss = num(row.ours, "peak_rss_bytes");
+        double eager_rss = num(row.eager, "peak_rss_bytes");
+        table << "| " << row.config << " | " << row.dtype << " | peak RSS (MB) | " << std::setprecision(0) << rss / 1e6 << " | " << eager_rss / 1e6
+              << " | " << std::setprecision(2) << eager_rss / rss << "x | weights+cache " << std::setprecision(0)
+              << static_cast<double>(row.weight_bytes + row.cache_bytes) / 1e6 << " | " << std::setprecision(2)
+              << rss / static_cast<double>(row.weight_bytes + row.cache_bytes) << " |\n";
+        json_rows.push_back(boost::json::object{{"config", row.config},
+                                                {"dtype", row.dtype},
+                                                {"fairseq2", row.ours},
+                                                {"eager", row.eager},
+                                                {"roofline_decode_b1_tokens_per_s", row.roofline_b1},
+                                                {"roofline_decode_b8_tokens_per_s", row.roofline_b8},
+                                                {"weight_bytes", row.weight_bytes},
+                                                {"cache_bytes", row.cache_bytes}});
+    }
+    std::cout << table.str();
+    if (!out_path.empty()) {
+        boost::json::object out{{"threads", threads}, {"read_bandwidth_bytes_per_s", bandwidth}, {"rows", std::move(json_rows)}};
+        std::ofstream(out_path) << boost::json::serialize(out) << "\n";
+    }
+    return 0;
+}
+
+std::vector<std::string> split(const std::string& text)
+{
+    std::vector<std::string> items;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto option = [&](const std::string& name, const std::string& fallback) {
+        for (std::size_t i = 0; i + 1 < args.size(); ++i)
+            if (args[i] == name)
+                return args[i + 1];
+        return fallback;
+    };
+    const int physical_cores = fairseq2::physical_core_count();
+    const int threads = std::stoi(option("--threads", std::to_string(physical_cores)));
+    const int decode_steps = std::stoi(option("--decode-steps", "32"));
+    try {
+        if (!args.empty() && args[0] == "worker")
+            return run_worker(option("--checkpoint", ""), option("--config", ""), option("--dtype", "float32"), threads, decode_steps);
+        return run_driver(threads, split(option("--configs", "tiny,small,llama3_2_1b")), split(option("--dtypes", "float32,bfloat16")),
+                          option("--out", "bench.json"), fs::read_symlink("/proc/self/exe").string(), decode_steps);
+    } catch (const std::exception& error) {
+        std::cerr << "error: " << error.what() << "\n";
+        return 1;
+    }
+}
