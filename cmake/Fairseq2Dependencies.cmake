@@ -8,3 +8,11 @@ find_package(Threads REQUIRED)
 # apply them to everything we build so all code agrees with libtorch.
 separate_arguments(_fairseq2_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 add_compile_options(${_fairseq2_torch_flags})
+
+# The _GLIBCXX_USE_CXX11_ABI of libtorch, which every plugin must share;
+# the installed package config records it for fairseq2_add_plugin().
+if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=([01])")
+  set(FAIRSEQ2_GLIBCXX_USE_CXX11_ABI "${CMAKE_MATCH_1}")
+else()
+  set(FAIRSEQ2_GLIBCXX_USE_CXX11_ABI 1)
+endif()

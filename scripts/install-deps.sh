@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp
   libboost1.81-dev libboost-json1.81-dev
-  libspdlog-dev libfmt-dev libgtest-dev libcli11-dev
+  libspdlog-dev libfmt-dev libgtest-dev libcli11-dev libyaml-cpp-dev
   python3-torch
 )
 

@@ -3,6 +3,7 @@
 // What every command of the `fairseq2` program shares: the host options from
 // the global flags and the Host, created when a command first needs it.
 
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "fairseq2/host/host.hpp"
+#include "fairseq2/models/hub.hpp"
 
 namespace fairseq2::cli {
 
@@ -18,15 +20,30 @@ public:
     // Global options, filled by the parser before any command runs.
     std::vector<std::string> plugin_dirs;
     std::string log_level;
+    bool strict_plugins = false;
 
     // Applies the global options (log level); every command calls it first.
     void apply_globals();
 
-    // The host with its plugins loaded.
+    // The host with its plugins loaded; in strict mode (--strict-plugins or
+    // FAIRSEQ2_STRICT_PLUGINS) throws PluginError when any plugin failed.
     host::Host& host();
+
+    // The host with its plugins loaded, whether or not some failed; a command
+    // that reports failures itself calls require_strict_success() after.
+    host::Host& loaded_host();
+
+    // Throws what host() would throw.
+    void require_strict_success();
+
+    // The model hub over host()'s registries and the asset store (user,
+    // system and plugin cards, read when a card is first needed).
+    models::ModelHub& hub();
 
 private:
     std::unique_ptr<host::Host> host_;
+    std::exception_ptr strict_failure_;
+    std::unique_ptr<models::ModelHub> hub_;
 };
 
 // Each add_*_commands registers its subcommands on `app`; their callbacks
@@ -34,5 +51,7 @@ private:
 void add_plugins_commands(CLI::App& app, CliContext& context, int& exit_code);
 void add_models_commands(CLI::App& app, CliContext& context, int& exit_code);
 void add_generate_command(CLI::App& app, CliContext& context, int& exit_code);
+void add_convert_command(CLI::App& app, CliContext& context, int& exit_code);
+void add_assets_commands(CLI::App& app, CliContext& context, int& exit_code);
 
 }  // namespace fairseq2::cli

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -12,7 +13,9 @@
 #include <boost/json.hpp>
 #include <torch/nn/module.h>
 
+#include "checkpoint_source.hpp"
 #include "cli_context.hpp"
+#include "fairseq2/checkpoint/checkpoint_loader.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/generation/generator.hpp"
 #include "fairseq2/logging.hpp"
@@ -26,6 +29,7 @@ namespace fairseq2::cli {
 namespace {
 
 struct GenerateArgs {
+    std::string model;
     std::string family;
     std::string arch;
     std::string checkpoint;
@@ -37,7 +41,8 @@ struct GenerateArgs {
     bool greedy = false;
     double temperature = 1.0;
     double top_p = 1.0;
-    std::string dtype = "float32";
+    std::string dtype = "auto";
+    bool no_mmap = false;
     int threads = 0;
     bool json = false;
 };
@@ -62,40 +67,83 @@ std::vector<std::int64_t> parse_ids(const std::string& text)
     return ids;
 }
 
-c10::ScalarType parse_dtype(const std::string& name)
+// nullopt for "auto".
+std::optional<c10::ScalarType> parse_dtype(const std::string& name)
 {
+    if (name == "auto")
+        return std::nullopt;
     if (name == "float32")
         return at::kFloat;
     if (name == "bfloat16")
         return at::kBFloat16;
-    throw InvalidArgumentError("--dtype: '" + name + "' is not supported; use float32 or bfloat16.");
+    throw InvalidArgumentError("--dtype: '" + name + "' is not supported; use auto, float32 or bfloat16.");
+}
+
+// The dtype the model computes in: the one asked for, else the checkpoint's,
+// except float16, which LibTorch cannot compute with on the CPU (no float16
+// matmul or softmax kernels), so it runs in float32.
+c10::ScalarType compute_dtype(std::optional<c10::ScalarType> asked, const checkpoint::LoadedCheckpoint& checkpoint)
+{
+    if (asked)
+        return *asked;
+    const c10::ScalarType stored = checkpoint::checkpoint_dtype(checkpoint.state_dict);
+    if (stored == at::kHalf) {
+        log().info("'{}' holds float16 weights, which LibTorch cannot compute with on the CPU; running in float32.", checkpoint.path.string());
+        return at::kFloat;
+    }
+    return stored;
 }
 
 int run_generate(CliContext& context, const GenerateArgs& args)
 {
-    if (args.random_init == !args.checkpoint.empty())
+    if (args.model.empty() && args.family.empty() && args.checkpoint.empty())
+        throw InvalidArgumentError(
+            "Give the model: --model NAME (an asset card), --checkpoint PATH (its family and config are read from it), or --family FAMILY "
+            "with --random-init.");
+    // A card names its checkpoint; --random-init or --checkpoint replace it.
+    if (args.model.empty() && args.random_init == !args.checkpoint.empty())
         throw InvalidArgumentError("Give exactly one model source: --random-init or --checkpoint PATH.");
     if (args.threads < 0)
         throw InvalidArgumentError("--threads must be positive, but is " + std::to_string(args.threads) + ".");
     at::set_num_threads(args.threads > 0 ? args.threads : physical_core_count());
-    const c10::ScalarType dtype = parse_dtype(args.dtype);
+    const std::optional<c10::ScalarType> dtype = parse_dtype(args.dtype);
+    const checkpoint::LoadOptions load_options{.mmap = !args.no_mmap};
 
-    auto handler = find_handler(context.host(), args.family);
-    boost::json::value config = build_config(*handler, args.arch, args.sets);
-
-    auto load_start = std::chrono::steady_clock::now();
+    std::shared_ptr<models::ModelHandler> handler;
     std::shared_ptr<torch::nn::Module> module;
-    if (args.random_init) {
-        at::manual_seed(args.seed);
-        module = handler->create(config, at::kCPU, dtype);
+    auto load_start = std::chrono::steady_clock::now();
+    if (args.model.empty() && !args.checkpoint.empty()) {
+        // A checkpoint alone: its family and config come from the file or
+        // the files beside it unless --family / --arch say otherwise.
+        CheckpointSource source =
+            open_checkpoint(context.host().context(), context.hub(), args.checkpoint, args.family, args.arch, args.sets, load_options);
+        handler = source.handler;
+        const c10::ScalarType model_dtype = compute_dtype(dtype, source.checkpoint);
+        module = handler->load_from_checkpoint(std::move(source.checkpoint), source.config, at::kCPU, model_dtype);
     } else {
-        module = handler->load_from_path(args.checkpoint, config, at::kCPU, dtype);
+        SelectedModel selected = select_model(context.hub(), ModelSelection{args.model, args.family, args.arch, args.sets});
+        handler = selected.handler;
+        const boost::json::value& config = selected.config;
+        // Resolved before loading starts, so a missing file fails fast.
+        std::filesystem::path checkpoint = args.checkpoint;
+        if (selected.card && !args.random_init && checkpoint.empty())
+            checkpoint = context.hub().checkpoint_path(*selected.card);
+
+        load_start = std::chrono::steady_clock::now();
+        if (args.random_init) {
+            at::manual_seed(args.seed);
+            module = handler->create(config, at::kCPU, dtype.value_or(at::kFloat));
+        } else {
+            checkpoint::LoadedCheckpoint loaded = checkpoint::load_checkpoint(checkpoint, load_options);
+            const c10::ScalarType model_dtype = compute_dtype(dtype, loaded);
+            module = handler->load_from_checkpoint(std::move(loaded), config, at::kCPU, model_dtype);
+        }
     }
     double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
     auto model = std::dynamic_pointer_cast<models::DecoderModel>(module);
     if (!model)
-        throw InvalidArgumentError("The '" + args.family + "' family does not build decoder models, so it cannot generate text.");
+        throw InvalidArgumentError("The '" + handler->family() + "' family does not build decoder models, so it cannot generate text.");
 
     const VocabularyInfo& vocab = model->vocab_info();
     std::vector<std::int64_t> prompt = parse_ids(args.prompt_ids);
@@ -149,10 +197,19 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
 {
     auto args = std::make_shared<GenerateArgs>();
     auto* cmd = app.add_subcommand("generate", "Generate token ids with a decoder model");
-    cmd->add_option("--family", args->family, "Model family")->required();
-    cmd->add_option("--arch", args->arch, "Arch name (default: the family's default arch)");
+    auto* family = cmd->add_option("--family", args->family, "Model family (or give --model)");
+    auto* arch = cmd->add_option("--arch", args->arch, "Arch name (default: the family's default arch)");
+    cmd->add_option("--model", args->model, "Asset card of the model: its family, arch, config overrides and checkpoint")
+        ->type_name("NAME")
+        ->excludes(family)
+        ->excludes(arch);
     auto* random_init = cmd->add_flag("--random-init", args->random_init, "Use random weights (seeded by --seed)");
-    auto* checkpoint = cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file to load")->type_name("PATH");
+    auto* checkpoint =
+        cmd->add_option("--checkpoint", args->checkpoint,
+                        "Checkpoint to load: a safetensors or torch.save file, a Hugging Face or Meta directory, or a shard index; without "
+                        "--model, its family and config come from the checkpoint or the config.json/params.json beside it (--family, "
+                        "--arch and --set override them); with --model, it replaces the card's checkpoint")
+            ->type_name("PATH");
     random_init->excludes(checkpoint);
     cmd->add_option("--seed", args->seed, "Seed of the random weights and of sampling (default 0)");
     cmd->add_option("--set", args->sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
@@ -163,7 +220,10 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
     auto* temperature = cmd->add_option("--temperature", args->temperature, "Sampling temperature (default 1.0)");
     auto* top_p = cmd->add_option("--top-p", args->top_p, "Nucleus sampling probability mass (default 1.0)");
     greedy->excludes(temperature)->excludes(top_p);
-    cmd->add_option("--dtype", args->dtype, "float32 or bfloat16 (default float32)");
+    cmd->add_option("--dtype", args->dtype,
+                    "auto (default: the checkpoint's dtype, float32 for float16 checkpoints and --random-init), float32 or bfloat16; "
+                    "weights are converted only when this differs from the checkpoint's");
+    cmd->add_flag("--no-mmap", args->no_mmap, "Read safetensors files into memory instead of memory-mapping them");
     cmd->add_option("--threads", args->threads, "Number of CPU threads (default: the number of physical cores)");
     cmd->add_flag("--json", args->json, "Print one JSON object with ids and timings");
     cmd->callback([&context, &exit_code, args, temperature, top_p] {

@@ -17,16 +17,42 @@ void CliContext::apply_globals()
         set_log_level(log_level);
 }
 
-host::Host& CliContext::host()
+host::Host& CliContext::loaded_host()
 {
     if (!host_) {
         host::HostOptions options;
         for (const auto& dir : plugin_dirs)
             options.plugin_dirs.emplace_back(dir);
+        options.strict_plugins = strict_plugins;
         host_ = std::make_unique<host::Host>(std::move(options));
-        host_->load_plugins();
+        try {
+            host_->load_plugins();
+        } catch (const fairseq2::Error&) {
+            // Strict mode: every plugin was tried; commands decide when to fail.
+            strict_failure_ = std::current_exception();
+        }
     }
     return *host_;
+}
+
+void CliContext::require_strict_success()
+{
+    loaded_host();
+    if (strict_failure_)
+        std::rethrow_exception(strict_failure_);
+}
+
+host::Host& CliContext::host()
+{
+    require_strict_success();
+    return *host_;
+}
+
+models::ModelHub& CliContext::hub()
+{
+    if (!hub_)
+        hub_ = std::make_unique<models::ModelHub>(host().context());
+    return *hub_;
 }
 
 }  // namespace fairseq2::cli
@@ -45,11 +71,15 @@ int main(int argc, char** argv)
         ->type_name("DIR");
     app.add_option("--log-level", context.log_level, "trace, debug, info, warn, error, critical or off (default: $FAIRSEQ2_LOG_LEVEL, else info)")
         ->type_name("LEVEL");
+    app.add_flag("--strict-plugins", context.strict_plugins,
+                 "Fail (exit 1) when any plugin cannot be loaded (also FAIRSEQ2_STRICT_PLUGINS=1)");
 
     int exit_code = 0;
     cli::add_plugins_commands(app, context, exit_code);
     cli::add_models_commands(app, context, exit_code);
     cli::add_generate_command(app, context, exit_code);
+    cli::add_convert_command(app, context, exit_code);
+    cli::add_assets_commands(app, context, exit_code);
 
     try {
         app.parse(argc, argv);

@@ -1,7 +1,8 @@
 #pragma once
 
-// Finding a family's handler and building a config from an arch and
-// `--set KEY=VALUE` overrides; shared by `models config` and `generate`.
+// How commands name a model: an asset card (--model NAME) or a family and an
+// arch (--family FAMILY [--arch ARCH]), with `--set KEY=VALUE` overrides
+// applied last either way. Shared by `models config` and `generate`.
 
 #include <memory>
 #include <string>
@@ -9,16 +10,32 @@
 
 #include <boost/json/value.hpp>
 
-#include "fairseq2/host/host.hpp"
+#include "fairseq2/assets/asset_card.hpp"
+#include "fairseq2/models/hub.hpp"
 #include "fairseq2/models/model_handler.hpp"
 
 namespace fairseq2::cli {
 
-// Throws LookupError naming the family and the known ones.
-std::shared_ptr<models::ModelHandler> find_handler(host::Host& host, const std::string& family);
+// What the command line says: `model`, or `family` (and `arch`).
+struct ModelSelection {
+    std::string model;
+    std::string family;
+    std::string arch;
+    std::vector<std::string> sets;
+};
 
-// The preset of `arch` (the default arch when empty) with every override
-// applied in order, checked by the family's config type.
-boost::json::value build_config(const models::ModelHandler& handler, const std::string& arch, const std::vector<std::string>& sets);
+struct SelectedModel {
+    std::shared_ptr<models::ModelHandler> handler;
+    // The card of --model; null for --family.
+    std::shared_ptr<const assets::AssetCard> card;
+    // Checked, with every override applied.
+    boost::json::value config;
+};
+
+// The handler and config of `selection` through the hub: for --model the
+// card's family, arch and `model_config` overrides along its base chain,
+// then --set; for --family the arch preset, then --set. Throws the hub's
+// errors (unknown model, family or arch; invalid overrides).
+SelectedModel select_model(models::ModelHub& hub, const ModelSelection& selection);
 
 }  // namespace fairseq2::cli

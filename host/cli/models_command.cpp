@@ -8,6 +8,7 @@
 
 #include "cli_context.hpp"
 #include "fairseq2/config/overrides.hpp"
+#include "fairseq2/error.hpp"
 #include "fairseq2/models/model_handler.hpp"
 #include "json_output.hpp"
 #include "model_source.hpp"
@@ -54,16 +55,17 @@ int list_models(CliContext& context, bool json)
 
 int list_archs(CliContext& context, const std::string& family)
 {
-    auto handler = find_handler(context.host(), family);
+    auto handler = context.hub().get_handler(family);
     for (const auto& arch : handler->archs())
         std::cout << arch << "\n";
     return 0;
 }
 
-int show_config(CliContext& context, const std::string& family, const std::string& arch, const std::vector<std::string>& sets)
+int show_config(CliContext& context, const ModelSelection& selection)
 {
-    auto handler = find_handler(context.host(), family);
-    std::cout << pretty_json(build_config(*handler, arch, sets)) << "\n";
+    if (selection.model.empty() && selection.family.empty())
+        throw InvalidArgumentError("Give a model family (models config FAMILY) or an asset card (models config --model NAME).");
+    std::cout << pretty_json(select_model(context.hub(), selection).config) << "\n";
     return 0;
 }
 
@@ -90,20 +92,19 @@ void add_models_commands(CLI::App& app, CliContext& context, int& exit_code)
         exit_code = list_archs(context, *archs_family);
     });
 
-    struct ConfigArgs {
-        std::string family;
-        std::string arch;
-        std::vector<std::string> sets;
-    };
-    auto args = std::make_shared<ConfigArgs>();
-    auto* config = models->add_subcommand("config", "Print the config of an arch as JSON, with overrides applied");
-    config->add_option("FAMILY", args->family, "Model family")->required();
-    config->add_option("--arch", args->arch, "Arch name (default: the family's default arch)");
+    auto args = std::make_shared<ModelSelection>();
+    auto* config = models->add_subcommand("config", "Print the config of an arch or of a model card as JSON, with overrides applied");
+    auto* family = config->add_option("FAMILY", args->family, "Model family (or give --model)");
+    auto* arch = config->add_option("--arch", args->arch, "Arch name (default: the family's default arch)");
+    config->add_option("--model", args->model, "Asset card of the model (its family, arch and model_config overrides)")
+        ->type_name("NAME")
+        ->excludes(family)
+        ->excludes(arch);
     config->add_option("--set", args->sets, "Override a config field, e.g. --set model_dim=64 --set vocab_info.size=512")
         ->type_name("KEY=VALUE");
     config->callback([&context, &exit_code, args] {
         context.apply_globals();
-        exit_code = show_config(context, args->family, args->arch, args->sets);
+        exit_code = show_config(context, *args);
     });
 }
 

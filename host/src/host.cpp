@@ -1,8 +1,11 @@
 #include "fairseq2/host/host.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -11,6 +14,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include "fairseq2/error.hpp"
+#include "fairseq2/host/plugin_inspector.hpp"
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/plugin/plugin_api.hpp"
@@ -21,32 +25,60 @@ namespace {
 
 using Library = boost::dll::shared_library;
 
-std::string fixed_string(const char* chars, std::size_t size)
+// The text dlerror() gave for a failed load, from Boost.DLL's message
+// "... (dlerror system message: TEXT): ...".
+std::string loader_message(const std::string& what)
 {
-    return std::string(chars, strnlen(chars, size));
+    const std::string marker = "(dlerror system message: ";
+    const auto begin = what.find(marker);
+    const auto end = what.rfind(')');
+    if (begin == std::string::npos || end == std::string::npos || end < begin + marker.size())
+        return what;
+    return what.substr(begin + marker.size(), end - begin - marker.size());
 }
 
-// Checks the handshake record of a loaded library; throws PluginError with
-// the cause and the fix.
-void check_handshake(const Fairseq2PluginInfo& info, const std::filesystem::path& file, PluginRecord& record)
+// Opens a plugin whose handshake was checked; throws PluginFileError with
+// the loader's cause and what to do.
+std::shared_ptr<Library> open_library(const std::filesystem::path& file)
 {
-    if (info.magic != FAIRSEQ2_PLUGIN_MAGIC)
-        throw PluginError("its 'fairseq2_plugin_info' record is not a fairseq2 handshake (bad magic number); rebuild it with "
-                          "fairseq2_add_plugin() and FAIRSEQ2_PLUGIN_INFO().");
-    record.name = fixed_string(info.name, sizeof(info.name));
-    record.version = fixed_string(info.version, sizeof(info.version));
-    if (info.abi_version != FAIRSEQ2_SDK_ABI_VERSION)
-        throw PluginError("it was built for SDK ABI " + std::to_string(info.abi_version) + ", but this host provides ABI " +
-                          std::to_string(FAIRSEQ2_SDK_ABI_VERSION) + " (SDK " FAIRSEQ2_SDK_VERSION_STRING
-                          "); rebuild the plugin against this SDK.");
-    std::string torch_version = fixed_string(info.torch_version, sizeof(info.torch_version));
-    if (torch_version != FAIRSEQ2_TORCH_VERSION_STRING)
-        throw PluginError("it was built against libtorch " + torch_version + ", but this host uses libtorch " FAIRSEQ2_TORCH_VERSION_STRING
-                          "; rebuild the plugin against the same libtorch.");
-    if (info.cxx11_abi != _GLIBCXX_USE_CXX11_ABI)
-        throw PluginError("it was built with _GLIBCXX_USE_CXX11_ABI=" + std::to_string(info.cxx11_abi) + ", but this host uses " +
-                          std::to_string(_GLIBCXX_USE_CXX11_ABI) + "; rebuild the plugin with the same setting.");
-    (void)file;
+    try {
+        return std::make_shared<Library>(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    } catch (const std::exception& error) {
+        const std::string message = loader_message(error.what());
+        static const std::regex missing_library(R"(^(.+): cannot open shared object file: (.+)$)");
+        static const std::regex undefined_symbol(R"(undefined symbol: (\S+))");
+        std::smatch match;
+        if (std::regex_search(message, match, missing_library) && match[1].str() != file.string())
+            throw PluginFileError(file, "it needs the shared library '" + match[1].str() + "', which cannot be found (" + match[2].str() +
+                                            "); install it, or add the folder that holds it to LD_LIBRARY_PATH.");
+        if (std::regex_search(message, match, undefined_symbol))
+            throw PluginFileError(file, "it cannot be loaded because the symbol '" + match[1].str() +
+                                            "' it uses is not defined by this host's libraries (" + message +
+                                            "); rebuild the plugin against this host's fairseq2 SDK and libtorch.");
+        throw PluginFileError(file, "it cannot be loaded (" + message + "); rebuild or reinstall the plugin.");
+    }
+}
+
+// "... Known ..." -> "... known ..." to continue a sentence after a colon,
+// without its final period.
+std::string as_clause(std::string message)
+{
+    if (message.size() > 1 && std::isupper(static_cast<unsigned char>(message[0])) &&
+        !std::isupper(static_cast<unsigned char>(message[1])))
+        message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
+    while (!message.empty() && (message.back() == '.' || message.back() == ' '))
+        message.pop_back();
+    return message;
+}
+
+std::optional<bool> parse_yes_no(std::string text)
+{
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (text == "1" || text == "true" || text == "yes" || text == "on")
+        return true;
+    if (text.empty() || text == "0" || text == "false" || text == "no" || text == "off")
+        return false;
+    return std::nullopt;
 }
 
 }  // namespace
@@ -83,7 +115,9 @@ std::filesystem::path Host::default_plugin_dir()
     auto location = boost::dll::this_line_location(error);
     if (error)
         return {};
-    return std::filesystem::path(location).parent_path() / "fairseq2" / "plugins";
+    // The loader may have found the library through a run path such as
+    // $ORIGIN/../lib; report <prefix>/lib/..., not <prefix>/bin/../lib/....
+    return (std::filesystem::path(location).parent_path() / "fairseq2" / "plugins").lexically_normal();
 }
 
 std::vector<std::filesystem::path> Host::plugin_search_path() const
@@ -125,14 +159,24 @@ void Host::load_plugins()
             log().warn("The plugin folder '{}' does not exist; skipping it.", dir.string());
             continue;
         }
+        // Every `.so` file is a candidate, whatever its name.
         std::vector<std::filesystem::path> files;
-        for (const auto& entry : std::filesystem::directory_iterator(dir, error))
-            if (entry.path().extension() == ".so" && !entry.is_directory())
-                files.push_back(entry.path());
+        std::filesystem::directory_iterator it(dir, error), end;
+        for (; !error && it != end; it.increment(error)) {
+            std::error_code type_error;
+            if (it->path().extension() == ".so" && !it->is_directory(type_error))
+                files.push_back(it->path());
+        }
+        if (error) {
+            log().warn("The plugin folder '{}' cannot be read ({}); skipping it.", dir.string(), error.message());
+            continue;
+        }
         std::sort(files.begin(), files.end());
         for (const auto& file : files)
             impl_->load_one(file);
     }
+    if (strict_plugins())
+        require_all_plugins_loaded();
 }
 
 void Host::Impl::load_one(const std::filesystem::path& file)
@@ -140,18 +184,21 @@ void Host::Impl::load_one(const std::filesystem::path& file)
     PluginRecord record;
     record.file = file;
     try {
-        std::shared_ptr<Library> library;
-        try {
-            library = std::make_shared<Library>(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-        } catch (const std::exception& error) {
-            throw PluginError(std::string("it cannot be loaded: ") + error.what() + ".");
-        }
-        if (!library->has("fairseq2_plugin_info"))
-            throw PluginError("it has no 'fairseq2_plugin_info' handshake record, so it is not a fairseq2 plugin (or was not built with "
-                              "FAIRSEQ2_PLUGIN_INFO()).");
-        check_handshake(library->get<const Fairseq2PluginInfo>("fairseq2_plugin_info"), file, record);
-        if (!library->has("setup_fairseq2_extension"))
-            throw PluginError("it has no 'setup_fairseq2_extension' entry point; export it with FAIRSEQ2_PLUGIN_EXPORT.");
+        // Read and check the handshake from the file first: a plugin built
+        // for another SDK or libtorch is refused with that cause before the
+        // loader sees its undefined symbols.
+        const PluginHandshake handshake = inspect_plugin(file);
+        record.name = handshake.name;
+        record.version = handshake.version;
+        if (std::string reason = incompatibility(handshake); !reason.empty())
+            throw PluginFileError(file, reason);
+
+        std::shared_ptr<Library> library = open_library(file);
+        // The loaded image must be the file inspected (it may have been
+        // replaced in between).
+        if (!library->has("fairseq2_plugin_info") || !library->has("setup_fairseq2_extension") ||
+            library->get<const Fairseq2PluginInfo>("fairseq2_plugin_info").abi_version != handshake.abi_version)
+            throw PluginFileError(file, "it changed while it was being loaded; load the plugins again.");
         auto& setup = library->get<Fairseq2SetupFunction>("setup_fairseq2_extension");
 
         // Stage the plugin's registrations, then commit them all or none.
@@ -161,34 +208,76 @@ void Host::Impl::load_one(const std::filesystem::path& file)
             try {
                 setup(staged);
             } catch (const std::exception& error) {
-                failure = std::string("its setup_fairseq2_extension() threw: ") + error.what();
+                failure = std::string("its setup_fairseq2_extension() threw \"") + error.what() + "\"";
             } catch (...) {
-                failure = "its setup_fairseq2_extension() threw a non-standard exception";
+                failure = "its setup_fairseq2_extension() threw an exception that is not a std::exception";
             }
             if (!failure.empty())
-                throw PluginError(failure + ".");
+                throw PluginFileError(file, failure + ", so nothing it registered was kept; fix the plugin or remove it from the plugin folder.");
             record.families = staged.get_registry<models::ModelHandler>().keys();
+            // A family registered twice is the usual conflict; name it and
+            // both files. Other keys are reported by merge() below.
+            const auto handlers = context.get_registry<models::ModelHandler>();
+            for (const auto& family : record.families)
+                if (handlers.contains(family))
+                    throw PluginFileError(file, "its model family '" + family + "' is already registered by " + handlers.origin_of(family) +
+                                                    ", so " + file.string() +
+                                                    " cannot register it too; remove one of the two plugins from the plugin search path.");
             try {
                 context.merge(staged, std::static_pointer_cast<const void>(library));
             } catch (const Error& error) {
-                throw PluginError(std::string("its registrations conflict: ") + error.what());
+                throw PluginFileError(file, "its registrations conflict with those of a plugin loaded before it: " + as_clause(error.what()) +
+                                                "; remove one of the two plugins from the plugin search path.");
             }
         }
         record.status = PluginStatus::loaded;
         log().debug("Loaded plugin '{}' {} from {} (families: {}).", record.name, record.version, file.string(),
-                   record.families.empty() ? std::string("none") : [&] {
-                       std::string list;
-                       for (const auto& family : record.families)
-                           list += (list.empty() ? "" : ", ") + family;
-                       return list;
-                   }());
-    } catch (const PluginError& error) {
-        record.status = PluginStatus::failed;
+                    record.families.empty() ? std::string("none") : [&] {
+                        std::string list;
+                        for (const auto& family : record.families)
+                            list += (list.empty() ? "" : ", ") + family;
+                        return list;
+                    }());
+    } catch (const PluginFileError& error) {
+        record.error = error.reason();
+    } catch (const std::exception& error) {
+        record.error = std::string("loading it failed unexpectedly (") + error.what() + "); report this as a fairseq2 bug.";
+    }
+    if (record.status != PluginStatus::loaded) {
         record.families.clear();
-        record.error = error.what();
         log().error("Skipping plugin {}: {}", file.string(), record.error);
     }
     records.push_back(std::move(record));
+}
+
+bool Host::strict_plugins() const
+{
+    if (impl_->options.strict_plugins)
+        return true;
+    if (!impl_->options.use_strict_plugins_env)
+        return false;
+    const char* env = std::getenv("FAIRSEQ2_STRICT_PLUGINS");
+    if (env == nullptr)
+        return false;
+    if (auto value = parse_yes_no(env))
+        return *value;
+    throw InvalidArgumentError(std::string("FAIRSEQ2_STRICT_PLUGINS is '") + env +
+                               "', which is not a yes/no value; set it to 1 (or true, yes, on) or 0 (or false, no, off).");
+}
+
+void Host::require_all_plugins_loaded() const
+{
+    std::vector<const PluginRecord*> failed;
+    for (const auto& record : impl_->records)
+        if (record.status != PluginStatus::loaded)
+            failed.push_back(&record);
+    if (failed.empty())
+        return;
+    std::string message = std::to_string(failed.size()) + (failed.size() == 1 ? " plugin" : " plugins") +
+                          " failed to load and strict plugin loading is on (--strict-plugins or FAIRSEQ2_STRICT_PLUGINS): ";
+    for (std::size_t i = 0; i < failed.size(); ++i)
+        message += (i == 0 ? "" : "; ") + failed[i]->file.string() + " (" + as_clause(failed[i]->error) + ")";
+    throw PluginError(message + "; fix or remove them, or load without strict mode.");
 }
 
 }  // namespace fairseq2::host

@@ -1,7 +1,9 @@
 // The llama plugin's entry points: its handshake record and the setup
-// function that registers the presets and the handler.
+// function that registers the presets, the handler and the built-in cards.
 
+#include "cards.hpp"
 #include "config.hpp"
+#include "fairseq2/assets/asset_card_source.hpp"
 #include "fairseq2/plugin/plugin_api.hpp"
 #include "handler.hpp"
 
@@ -15,4 +17,6 @@ FAIRSEQ2_PLUGIN_EXPORT void setup_fairseq2_extension(fairseq2::RuntimeContext& c
     register_llama_configs(configs);
 
     context.get_registry<fairseq2::models::ModelHandler>().register_(family_name, std::make_shared<LLaMAModelHandler>(configs));
+
+    fairseq2::assets::register_cards(context, family_name, llama_cards_yaml(), "llama.yaml");
 }

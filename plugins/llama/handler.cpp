@@ -3,12 +3,22 @@
 #include <ATen/ATen.h>
 
 #include "factory.hpp"
+#include "fairseq2/checkpoint/checkpoint_loader.hpp"
+#include "fairseq2/checkpoint/json_file.hpp"
+#include "fairseq2/logging.hpp"
+#include "hf_checkpoint.hpp"
+#include "meta_checkpoint.hpp"
 
 namespace fairseq2::models::llama {
 
 LLaMAModelHandler::LLaMAModelHandler(ConfigRegistry<LLaMAConfig> configs)
     : AbstractModelHandler(family_name, "LLaMAConfig", default_llama_arch, configs)
 {
+}
+
+std::vector<std::string> LLaMAModelHandler::export_formats() const
+{
+    return {"hf"};
 }
 
 std::shared_ptr<LLaMAModel> LLaMAModelHandler::create_model(const LLaMAConfig& config, const at::TensorOptions& options) const
@@ -18,64 +28,38 @@ std::shared_ptr<LLaMAModel> LLaMAModelHandler::create_model(const LLaMAConfig& c
 
 checkpoint::StateDict LLaMAModelHandler::convert_checkpoint(checkpoint::StateDict state_dict, const LLaMAConfig& config) const
 {
-    if (state_dict.contains("model.embed_tokens.weight")) {
-        for (auto& [key, tensor] : state_dict) {
-            if (key.ends_with("self_attn.q_proj.weight"))
-                tensor = permute_rotary_weight(tensor, config.num_attn_heads);
-            else if (key.ends_with("self_attn.k_proj.weight"))
-                tensor = permute_rotary_weight(tensor, config.num_key_value_heads);
-        }
-        state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf_key_map());
-    } else if (state_dict.contains("tok_embeddings.weight")) {
-        std::erase_if(state_dict, [](const auto& item) { return item.first.find("rope.freqs") != std::string::npos; });
-        state_dict = checkpoint::convert_state_dict(std::move(state_dict), meta_key_map());
-    }
+    if (is_hf_state_dict(state_dict))
+        return convert_hf_state_dict(std::move(state_dict), config);
+    if (is_meta_state_dict(state_dict))
+        return convert_meta_state_dict(std::move(state_dict), config);
     return state_dict;
 }
 
-at::Tensor permute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads)
+std::optional<LLaMAConfig> LLaMAModelHandler::config_from_files(const std::filesystem::path& path) const
 {
-    const std::int64_t rows = weight.size(0);
-    const std::int64_t cols = weight.size(1);
-    return weight.view({num_heads, 2, rows / num_heads / 2, cols}).transpose(1, 2).reshape({rows, cols});
+    const std::filesystem::path dir = checkpoint::checkpoint_directory(path);
+    std::error_code error;
+    if (const auto file = dir / "config.json"; std::filesystem::is_regular_file(file, error)) {
+        boost::json::value json = checkpoint::read_json_file(file);
+        // A config.json without model_type is not a Hugging Face one.
+        if (json.is_object() && json.as_object().contains("model_type")) {
+            LLaMAConfig config = llama_config_from_hf(json, file);
+            log().info("Using the llama config of '{}'.", file.string());
+            return config;
+        }
+    }
+    if (const auto file = dir / "params.json"; std::filesystem::is_regular_file(file, error)) {
+        LLaMAConfig config = llama_config_from_meta(checkpoint::read_json_file(file), file);
+        log().info("Using the llama config of '{}'.", file.string());
+        return config;
+    }
+    return std::nullopt;
 }
 
-const checkpoint::KeyMap& hf_key_map()
+void LLaMAModelHandler::export_model(const LLaMAModel& model, const LLaMAConfig& config, const std::string& /*format*/,
+                                     const std::filesystem::path& out) const
 {
-    static const checkpoint::KeyMap map{
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.q_proj\.)", R"(decoder.layers.\1.self_attn.q_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.k_proj\.)", R"(decoder.layers.\1.self_attn.k_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.v_proj\.)", R"(decoder.layers.\1.self_attn.v_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.o_proj\.)", R"(decoder.layers.\1.self_attn.output_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.post_attention_layernorm\.)", R"(decoder.layers.\1.ffn_layer_norm.)"},
-        {R"(^model\.layers\.([0-9]+)\.mlp\.gate_proj\.)", R"(decoder.layers.\1.ffn.gate_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.mlp\.down_proj\.)", R"(decoder.layers.\1.ffn.output_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.mlp\.up_proj\.)", R"(decoder.layers.\1.ffn.inner_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.input_layernorm\.)", R"(decoder.layers.\1.self_attn_layer_norm.)"},
-        {R"(^model\.norm\.)", R"(decoder.layer_norm.)"},
-        {R"(^model\.embed_tokens\.)", R"(decoder_frontend.embed.)"},
-        {R"(^lm_head\.)", R"(final_proj.)"},
-    };
-    return map;
-}
-
-const checkpoint::KeyMap& meta_key_map()
-{
-    static const checkpoint::KeyMap map{
-        {R"(^layers\.([0-9]+)\.attention\.wq\.)", R"(decoder.layers.\1.self_attn.q_proj.)"},
-        {R"(^layers\.([0-9]+)\.attention\.wk\.)", R"(decoder.layers.\1.self_attn.k_proj.)"},
-        {R"(^layers\.([0-9]+)\.attention\.wv\.)", R"(decoder.layers.\1.self_attn.v_proj.)"},
-        {R"(^layers\.([0-9]+)\.attention\.wo\.)", R"(decoder.layers.\1.self_attn.output_proj.)"},
-        {R"(^layers\.([0-9]+)\.attention_norm\.)", R"(decoder.layers.\1.self_attn_layer_norm.)"},
-        {R"(^layers\.([0-9]+)\.feed_forward\.w1\.)", R"(decoder.layers.\1.ffn.gate_proj.)"},
-        {R"(^layers\.([0-9]+)\.feed_forward\.w2\.)", R"(decoder.layers.\1.ffn.output_proj.)"},
-        {R"(^layers\.([0-9]+)\.feed_forward\.w3\.)", R"(decoder.layers.\1.ffn.inner_proj.)"},
-        {R"(^layers\.([0-9]+)\.ffn_norm\.)", R"(decoder.layers.\1.ffn_layer_norm.)"},
-        {R"(^norm\.)", R"(decoder.layer_norm.)"},
-        {R"(^tok_embeddings\.)", R"(decoder_frontend.embed.)"},
-        {R"(^output\.)", R"(final_proj.)"},
-    };
-    return map;
+    export_hf_checkpoint(model, config, out);
 }
 
 }  // namespace fairseq2::models::llama

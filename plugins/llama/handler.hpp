@@ -1,7 +1,8 @@
 #pragma once
 
-// The llama model handler: presets, model creation, and conversion of the
-// Hugging Face and Meta reference checkpoint layouts to fairseq2's.
+// The llama model handler: presets, model creation, the Hugging Face and
+// Meta reference checkpoint layouts (keys, q/k order, config.json and
+// params.json), and export as a Hugging Face checkpoint.
 
 #include "config.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
@@ -16,18 +17,20 @@ public:
 
     bool supports_meta() const override { return false; }
 
+    // {"hf"}: a Hugging Face directory (config.json, model.safetensors).
+    std::vector<std::string> export_formats() const override;
+
 protected:
     std::shared_ptr<LLaMAModel> create_model(const LLaMAConfig& config, const at::TensorOptions& options) const override;
 
     checkpoint::StateDict convert_checkpoint(checkpoint::StateDict state_dict, const LLaMAConfig& config) const override;
+
+    // From config.json (Hugging Face, model_type "llama") or else
+    // params.json (Meta) in the checkpoint's directory.
+    std::optional<LLaMAConfig> config_from_files(const std::filesystem::path& path) const override;
+
+    void export_model(const LLaMAModel& model, const LLaMAConfig& config, const std::string& format,
+                      const std::filesystem::path& out) const override;
 };
-
-// The key maps of the Hugging Face and Meta reference layouts (fairseq2's).
-const checkpoint::KeyMap& hf_key_map();
-const checkpoint::KeyMap& meta_key_map();
-
-// Hugging Face stores q/k projections in rotate-half order; fairseq2 rotates
-// consecutive pairs. Reorders an HF weight of shape (heads * d, dim).
-at::Tensor permute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads);
 
 }  // namespace fairseq2::models::llama

@@ -27,10 +27,15 @@ spdlog::level::level_enum parse_level(std::string_view name)
     for (const auto& [candidate, level] : level_names)
         if (candidate == name)
             return level;
-    std::string valid;
-    for (const auto& [candidate, level] : level_names)
-        valid += (valid.empty() ? "" : ", ") + std::string(candidate);
-    throw InvalidArgumentError("'" + std::string(name) + "' is not a log level; expected one of " + valid + ".");
+    std::string message = "'";
+    message.append(name).append("' is not a log level; expected one of ");
+    bool first = true;
+    for (const auto& [candidate, level] : level_names) {
+        message.append(first ? "" : ", ").append(candidate);
+        first = false;
+    }
+    message.append(".");
+    throw InvalidArgumentError(message);
 }
 
 std::shared_ptr<spdlog::logger> make_logger()

@@ -69,6 +69,22 @@ StateDict strip_module_prefix(StateDict state_dict)
     return stripped;
 }
 
+c10::ScalarType checkpoint_dtype(const StateDict& state_dict)
+{
+    std::map<c10::ScalarType, std::int64_t> elements;
+    for (const auto& [key, tensor] : state_dict)
+        if (at::isFloatingType(tensor.scalar_type()))
+            elements[tensor.scalar_type()] += tensor.numel();
+    c10::ScalarType dtype = at::kFloat;
+    std::int64_t most = -1;
+    for (const auto& [type, count] : elements)
+        if (count > most) {
+            dtype = type;
+            most = count;
+        }
+    return dtype;
+}
+
 StateDict module_state_dict(const torch::nn::Module& module)
 {
     StateDict state_dict;

@@ -52,9 +52,12 @@
 #include <ATen/core/ivalue.h>
 #include <c10/core/Storage.h>
 #include <c10/util/Exception.h>
+#include <boost/json.hpp>
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 
+#include "fairseq2/checkpoint/atomic_file.hpp"
 #include "fairseq2/error.hpp"
 
 namespace fairseq2::checkpoint {
@@ -251,8 +254,9 @@ public:
     Unpickler(const std::filesystem::path& path,
               caffe2::serialize::PyTorchStreamReader& reader,
               const char* data,
-              std::size_t size)
-        : path_(path), reader_(reader), data_(data), size_(size) {}
+              std::size_t size,
+              const StorageReadCallback& on_storage)
+        : path_(path), reader_(reader), data_(data), size_(size), on_storage_(on_storage) {}
 
     IValue run();
 
@@ -372,6 +376,7 @@ private:
     caffe2::serialize::PyTorchStreamReader& reader_;
     const char* data_;
     std::size_t size_;
+    const StorageReadCallback& on_storage_;
     std::size_t pos_ = 0;
     std::size_t op_pos_ = 0;
 
@@ -596,6 +601,9 @@ Item Unpickler::persistent_load(const Item& pid) {
         auto [ptr, nbytes] = reader_.getRecord(record);
         c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, std::move(ptr), nullptr, false);
         it = storages_.emplace(key, std::move(storage)).first;
+        if (on_storage_) {
+            on_storage_(static_cast<std::uint64_t>(nbytes));
+        }
     }
     const c10::Storage& storage = it->second;
 
@@ -924,7 +932,7 @@ IValue Unpickler::run() {
 
 }  // namespace
 
-c10::IValue read_torch_archive(const std::filesystem::path& path) {
+c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageReadCallback& on_storage) {
     std::error_code ec;
     auto status = std::filesystem::status(path, ec);
     if (!std::filesystem::exists(status)) {
@@ -983,7 +991,7 @@ c10::IValue read_torch_archive(const std::filesystem::path& path) {
     }
 
     try {
-        Unpickler unpickler(path, *reader, static_cast<const char*>(pickle.get()), pickle_size);
+        Unpickler unpickler(path, *reader, static_cast<const char*>(pickle.get()), pickle_size, on_storage);
         return unpickler.run();
     } catch (const fairseq2::Error&) {
         throw;
@@ -997,42 +1005,47 @@ c10::IValue read_torch_archive(const std::filesystem::path& path) {
 }
 
 void write_torch_archive(const std::filesystem::path& path, const c10::IValue& value) {
-    std::vector<char> data;
+    // As torch::jit::pickle_save, but streaming the zip container into the
+    // file instead of building it in memory: tensors are written from their
+    // own storage, so saving needs no second copy of the weights.
+    std::vector<char> pickle_data;
+    std::vector<at::Tensor> tensors;
     try {
-        data = torch::jit::pickle_save(value);
+        torch::jit::Pickler pickler(
+            [&pickle_data](const char* bytes, std::size_t size) { pickle_data.insert(pickle_data.end(), bytes, bytes + size); });
+        pickler.protocol();
+        pickler.pushIValue(value);
+        pickler.stop();
+        tensors = pickler.tensorData();
     } catch (const c10::Error& e) {
         fail_write(path, "the value cannot be pickled (" + short_message(e) + ").");
     }
 
-    std::filesystem::path tmp = path;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    auto discard = [&tmp] {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-    };
-
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            fail_write(path, "the temporary file '" + tmp.string() + "' cannot be created (" +
-                                 std::strerror(errno) + ").");
-        }
-        out.write(data.data(), static_cast<std::streamsize>(data.size()));
-        out.close();
-        if (out.fail()) {
-            int err = errno;
-            discard();
-            fail_write(path, "writing the temporary file '" + tmp.string() + "' failed (" + std::strerror(err) +
-                                 ").");
-        }
+    AtomicFile file(path);
+    // The writer callback runs under miniz's C code, so it must not throw:
+    // it records the first error, swallows what follows, and the error is
+    // raised once the container is closed.
+    std::optional<CheckpointError> write_error;
+    try {
+        caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, std::size_t size) -> std::size_t {
+            if (!write_error) {
+                try {
+                    file.write(bytes, size);
+                } catch (const CheckpointError& error) {
+                    write_error = error;
+                }
+            }
+            return size;
+        });
+        torch::jit::writeArchiveAndTensors("data", pickle_data.data(), pickle_data.size(), tensors, writer);
+        writer.writeEndOfFile();
+    } catch (const c10::Error& e) {
+        fail_write(path, "the zip container cannot be written (" + short_message(e) + ").");
     }
-
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        discard();
-        fail_write(path, "renaming the temporary file '" + tmp.string() + "' to it failed (" + ec.message() + ").");
+    if (write_error) {
+        throw *write_error;
     }
+    file.commit();
 }
 
 namespace {
@@ -1098,7 +1111,115 @@ StateDict extract_state_dict(const c10::IValue& checkpoint, const std::string& s
     return to_state_dict(root, source, "the checkpoint itself");
 }
 
-void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict) {
+namespace {
+
+// JSON as the plain values a pickle holds: objects become dicts with string
+// keys, arrays lists.
+IValue json_to_ivalue(const boost::json::value& value) {
+    switch (value.kind()) {
+        case boost::json::kind::null:
+            return IValue();
+        case boost::json::kind::bool_:
+            return IValue(value.get_bool());
+        case boost::json::kind::int64:
+            return IValue(value.get_int64());
+        case boost::json::kind::uint64:
+            return IValue(static_cast<std::int64_t>(value.get_uint64()));
+        case boost::json::kind::double_:
+            return IValue(value.get_double());
+        case boost::json::kind::string:
+            return IValue(std::string(value.get_string()));
+        case boost::json::kind::array: {
+            c10::impl::GenericList list(c10::AnyType::get());
+            for (const auto& item : value.get_array()) {
+                list.push_back(json_to_ivalue(item));
+            }
+            return IValue(std::move(list));
+        }
+        case boost::json::kind::object: {
+            c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+            for (const auto& [key, item] : value.get_object()) {
+                dict.insert(IValue(std::string(key)), json_to_ivalue(item));
+            }
+            return IValue(std::move(dict));
+        }
+    }
+    return IValue();
+}
+
+boost::json::value ivalue_to_json(const IValue& value, const std::string& source, const std::string& where) {
+    if (value.isNone()) {
+        return nullptr;
+    }
+    if (value.isBool()) {
+        return value.toBool();
+    }
+    if (value.isInt()) {
+        return value.toInt();
+    }
+    if (value.isDouble()) {
+        return value.toDouble();
+    }
+    if (value.isString()) {
+        return boost::json::string(value.toStringRef());
+    }
+    if (value.isList() || value.isTuple()) {
+        boost::json::array array;
+        std::vector<IValue> items = value.isList() ? value.toList().vec() : value.toTupleRef().elements().vec();
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            array.push_back(ivalue_to_json(items[i], source, where + "[" + std::to_string(i) + "]"));
+        }
+        return array;
+    }
+    if (value.isGenericDict()) {
+        boost::json::object object;
+        for (const auto& entry : value.toGenericDict()) {
+            if (!entry.key().isString()) {
+                throw CheckpointError("The checkpoint '" + source + "' has a non-string key " + key_text(entry.key()) + " in its " + where +
+                                      "; a model config has string keys only.");
+            }
+            const std::string& key = entry.key().toStringRef();
+            object[key] = ivalue_to_json(entry.value(), source, where + "." + key);
+        }
+        return object;
+    }
+    throw CheckpointError("The checkpoint '" + source + "' holds " + describe(value) + " in its " + where +
+                          "; a model config holds only dicts, lists, strings, numbers, booleans and None.");
+}
+
+}  // namespace
+
+bool has_fairseq2_marker(const c10::IValue& checkpoint) {
+    if (!checkpoint.isGenericDict()) {
+        return false;
+    }
+    c10::impl::GenericDict root = checkpoint.toGenericDict();
+    return root.find(IValue("fs2")) != root.end();
+}
+
+std::optional<ModelMetadata> extract_model_metadata(const c10::IValue& checkpoint, const std::string& source) {
+    if (!checkpoint.isGenericDict()) {
+        return std::nullopt;
+    }
+    c10::impl::GenericDict root = checkpoint.toGenericDict();
+    auto family = root.find(IValue("model_family"));
+    auto config = root.find(IValue("model_config"));
+    if (family == root.end() || config == root.end()) {
+        return std::nullopt;
+    }
+    if (!family->value().isString()) {
+        throw CheckpointError("The checkpoint '" + source + "' has a 'model_family' entry that is " + describe(family->value()) +
+                              "; expected the family name as a string.");
+    }
+    if (!config->value().isGenericDict()) {
+        throw CheckpointError("The checkpoint '" + source + "' has a 'model_config' entry that is " + describe(config->value()) +
+                              "; expected the model config as a dict.");
+    }
+    return ModelMetadata{family->value().toStringRef(), ivalue_to_json(config->value(), source, "'model_config'")};
+}
+
+void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict,
+                              const std::optional<ModelMetadata>& model_metadata) {
     c10::Dict<std::string, at::Tensor> model;
     for (const auto& [name, tensor] : state_dict) {
         if (!tensor.defined()) {
@@ -1124,6 +1245,10 @@ void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict
     root.insert(IValue("model"), IValue(std::move(model)));
     root.insert(IValue("model_key"), IValue("model"));
     root.insert(IValue("fs2"), IValue(true));
+    if (model_metadata) {
+        root.insert(IValue("model_family"), IValue(model_metadata->family));
+        root.insert(IValue("model_config"), json_to_ivalue(model_metadata->config));
+    }
     write_torch_archive(path, IValue(std::move(root)));
 }
 

@@ -1,6 +1,10 @@
 #include "fairseq2/models/model_handler.hpp"
 
+#include <algorithm>
+
 #include <torch/nn/module.h>
+
+#include "fairseq2/logging.hpp"
 
 #include "fairseq2/models/abstract_model_handler.hpp"
 
@@ -17,11 +21,51 @@ std::shared_ptr<torch::nn::Module> ModelHandler::create(const boost::json::value
 }
 
 std::shared_ptr<torch::nn::Module> ModelHandler::load_from_path(const std::filesystem::path& path, const boost::json::value& config,
-                                                                c10::Device device, c10::ScalarType dtype) const
+                                                                c10::Device device, std::optional<c10::ScalarType> dtype,
+                                                                const checkpoint::LoadOptions& options) const
 {
-    auto model = do_load_from_path(path, config, device, dtype);
+    return load_from_checkpoint(checkpoint::load_checkpoint(path, options), config, device, dtype);
+}
+
+std::shared_ptr<torch::nn::Module> ModelHandler::load_from_checkpoint(checkpoint::LoadedCheckpoint checkpoint, const boost::json::value& config,
+                                                                      c10::Device device, std::optional<c10::ScalarType> dtype) const
+{
+    const c10::ScalarType stored = checkpoint::checkpoint_dtype(checkpoint.state_dict);
+    if (dtype && *dtype != stored)
+        log().info("Converting the {} weights of '{}' to {}, as asked.", c10::toString(stored), checkpoint.path.string(), c10::toString(*dtype));
+    auto model = do_load_from_checkpoint(std::move(checkpoint), config, device, dtype.value_or(stored));
     model->eval();
     return bind_lifetime(std::move(model), lifetime_token());
+}
+
+std::optional<boost::json::value> ModelHandler::config_from_checkpoint(const std::filesystem::path& /*path*/) const
+{
+    return std::nullopt;
+}
+
+std::vector<std::string> ModelHandler::export_formats() const
+{
+    return {};
+}
+
+void ModelHandler::export_checkpoint(const torch::nn::Module& model, const boost::json::value& config, const std::string& format,
+                                     const std::filesystem::path& out) const
+{
+    const std::vector<std::string> formats = export_formats();
+    if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
+        std::string known;
+        for (const auto& name : formats)
+            known += (known.empty() ? "'" : ", '") + name + "'";
+        throw InvalidArgumentError("The '" + family() + "' family cannot export checkpoints in the '" + format + "' layout; it exports " +
+                                   (known.empty() ? std::string("none") : known) + ".");
+    }
+    do_export_checkpoint(model, config, format, out);
+}
+
+void ModelHandler::do_export_checkpoint(const torch::nn::Module& /*model*/, const boost::json::value& /*config*/,
+                                        const std::string& format, const std::filesystem::path& /*out*/) const
+{
+    throw InvalidArgumentError("The '" + family() + "' family lists the export layout '" + format + "' but does not implement it.");
 }
 
 void throw_unknown_arch(const std::string& family, const std::string& arch, const std::vector<std::string>& known)

@@ -82,6 +82,7 @@ TEST(ConfigRegistryTest, EveryLookupIsAFreshCopy)
     Preset first = presets.get("small");
     first.size = 99;
     EXPECT_EQ(presets.get("small").size, 4);
+    EXPECT_EQ(first.size, 99);
     EXPECT_EQ(presets.names(), std::vector<std::string>{"small"});
     EXPECT_THROW(presets.get("large"), LookupError);
     EXPECT_THROW(presets.register_("small", Preset{5}), AlreadyExistsError);

@@ -21,6 +21,12 @@ struct HostOptions {
     bool use_plugin_path_env = true;
     // Then default_plugin_dir().
     bool use_default_plugin_dir = true;
+    // When set, load_plugins() throws once every plugin was tried if any
+    // failed (the CLI's --strict-plugins).
+    bool strict_plugins = false;
+    // Then FAIRSEQ2_STRICT_PLUGINS (1/true/yes/on or 0/false/no/off) may
+    // turn strict loading on.
+    bool use_strict_plugins_env = true;
 };
 
 enum class PluginStatus { loaded, failed };
@@ -43,8 +49,21 @@ public:
     // loaded, so they may outlive the Host.
     ~Host();
 
-    // Discovers and loads every plugin of the search path, once.
+    // Discovers and loads every plugin of the search path, once. Any `.so`
+    // file of a folder is a candidate; its handshake is read from the file
+    // and checked before the library is opened. A plugin that fails is
+    // recorded and logged (file, cause, fix) and leaves nothing registered.
+    // In strict mode, throws PluginError afterwards when any plugin failed.
     void load_plugins();
+
+    // Whether strict loading is on (the option, or FAIRSEQ2_STRICT_PLUGINS).
+    // Throws InvalidArgumentError when FAIRSEQ2_STRICT_PLUGINS is not a
+    // yes/no value.
+    bool strict_plugins() const;
+
+    // Throws PluginError naming every plugin that failed and why; does
+    // nothing when all loaded.
+    void require_all_plugins_loaded() const;
 
     RuntimeContext& context() noexcept;
 

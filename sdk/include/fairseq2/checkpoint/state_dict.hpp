@@ -39,6 +39,11 @@ FAIRSEQ2_API StateDict strip_module_prefix(StateDict state_dict);
 // are converted to the module's dtype and device.
 FAIRSEQ2_API void load_state_dict(torch::nn::Module& module, const StateDict& state_dict, const std::string& source);
 
+// The dtype a model takes when it loads `state_dict` and no dtype is asked
+// for: that of its floating-point tensors (the one holding the most elements
+// when they differ), float32 when it has none.
+FAIRSEQ2_API c10::ScalarType checkpoint_dtype(const StateDict& state_dict);
+
 // The state dict of `module` (parameters then buffers, by full name),
 // detached; tied parameters appear under every name they are registered as.
 FAIRSEQ2_API StateDict module_state_dict(const torch::nn::Module& module);

@@ -5,14 +5,21 @@
 // globals a checkpoint needs (tensors, storages, OrderedDict), so arbitrary
 // Python objects are refused rather than executed or misread.
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 
 #include <ATen/core/ivalue.h>
 
+#include "fairseq2/checkpoint/model_metadata.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "fairseq2/version.hpp"
 
 namespace fairseq2::checkpoint {
+
+// Called with the size of each storage record as it is read (progress).
+using StorageReadCallback = std::function<void(std::uint64_t bytes)>;
 
 // Reads a torch.save zip archive. Dicts become GenericDict (string or int
 // keys), lists and tuples become GenericList / Tuple, tensors keep their
@@ -20,11 +27,12 @@ namespace fairseq2::checkpoint {
 // it here too). Throws CheckpointError naming `path` for a missing file, a
 // legacy (pre-zip) archive ("re-save it with torch.save in PyTorch >= 1.6"),
 // a pickle opcode or global it does not support, or a truncated archive.
-FAIRSEQ2_API c10::IValue read_torch_archive(const std::filesystem::path& path);
+FAIRSEQ2_API c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageReadCallback& on_storage = {});
 
 // Writes `value` (dicts, lists, strings, numbers, bools, tensors) as a zip
-// archive Python's torch.load reads. The file is written to a temporary name
-// beside `path` and renamed, so `path` is never half-written.
+// archive Python's torch.load reads. The zip container is streamed into the
+// file (tensors straight from their storage), which is written to a
+// temporary name beside `path` and renamed, so `path` is never half-written.
 FAIRSEQ2_API void write_torch_archive(const std::filesystem::path& path, const c10::IValue& value);
 
 // The model state dict of a checkpoint read by read_torch_archive():
@@ -35,7 +43,18 @@ FAIRSEQ2_API void write_torch_archive(const std::filesystem::path& path, const c
 FAIRSEQ2_API StateDict extract_state_dict(const c10::IValue& checkpoint, const std::string& source);
 
 // Writes `state_dict` in fairseq2 layout:
-// {"model": state_dict, "model_key": "model", "fs2": true}.
-FAIRSEQ2_API void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict);
+// {"model": state_dict, "model_key": "model", "fs2": true}, plus
+// "model_family" and "model_config" when `model` is given.
+FAIRSEQ2_API void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict,
+                                           const std::optional<ModelMetadata>& model = std::nullopt);
+
+// Whether a checkpoint read by read_torch_archive() is a dict with the
+// fairseq2 marker key "fs2".
+FAIRSEQ2_API bool has_fairseq2_marker(const c10::IValue& checkpoint);
+
+// The "model_family" and "model_config" entries of a fairseq2 checkpoint,
+// when it has both; throws CheckpointError naming `source` when they are
+// malformed.
+FAIRSEQ2_API std::optional<ModelMetadata> extract_model_metadata(const c10::IValue& checkpoint, const std::string& source);
 
 }  // namespace fairseq2::checkpoint

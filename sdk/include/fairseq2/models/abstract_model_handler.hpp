@@ -9,9 +9,16 @@
 //   std::shared_ptr<Model> create_model(const Config&, const at::TensorOptions&) const
 //     -- the model with allocated, uninitialised parameters;
 //   StateDict convert_checkpoint(StateDict, const Config&) const (optional)
-//     -- foreign layouts to fairseq2 names.
+//     -- foreign layouts to fairseq2 names;
+//   std::optional<Config> config_from_files(const std::filesystem::path&) const (optional)
+//     -- the config described by foreign files beside a checkpoint;
+//   std::vector<std::string> export_formats() const and
+//   void export_model(const Model&, const Config&, const std::string&, const std::filesystem::path&) const (optional)
+//     -- writing foreign layouts.
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -67,12 +74,39 @@ public:
         return config::to_json(config::structure_config<Config>(config));
     }
 
+    std::optional<boost::json::value> config_from_checkpoint(const std::filesystem::path& path) const final
+    {
+        std::optional<Config> config = config_from_files(path);
+        if (!config)
+            return std::nullopt;
+        return check_config(config::to_json(*config));
+    }
+
 protected:
     virtual std::shared_ptr<Model> create_model(const Config& config, const at::TensorOptions& options) const = 0;
 
     virtual checkpoint::StateDict convert_checkpoint(checkpoint::StateDict state_dict, const Config& /*config*/) const
     {
         return state_dict;
+    }
+
+    // See ModelHandler::config_from_checkpoint; the result is validated.
+    virtual std::optional<Config> config_from_files(const std::filesystem::path& /*path*/) const { return std::nullopt; }
+
+    // Writes `model` in `format`, one of export_formats().
+    virtual void export_model(const Model& /*model*/, const Config& /*config*/, const std::string& format,
+                              const std::filesystem::path& /*out*/) const
+    {
+        throw InvalidArgumentError("The '" + family_ + "' family lists the export layout '" + format + "' but does not implement it.");
+    }
+
+    void do_export_checkpoint(const torch::nn::Module& module, const boost::json::value& json, const std::string& format,
+                              const std::filesystem::path& out) const final
+    {
+        const auto* model = dynamic_cast<const Model*>(&module);
+        if (model == nullptr)
+            throw InvalidArgumentError("The model given to export as '" + format + "' was not created by the '" + family_ + "' family.");
+        export_model(*model, config::structure_config<Config>(json), format, out);
     }
 
     std::shared_ptr<torch::nn::Module> do_create(const boost::json::value& json, c10::Device device,
@@ -83,15 +117,17 @@ protected:
         return model;
     }
 
-    std::shared_ptr<torch::nn::Module> do_load_from_path(const std::filesystem::path& path, const boost::json::value& json,
-                                                         c10::Device device, c10::ScalarType dtype) const override
+    // Converts foreign layouts, builds the model with uninitialised
+    // parameters, and loads the checkpoint strictly (tensors of the model's
+    // dtype and device are adopted without a copy).
+    std::shared_ptr<torch::nn::Module> do_load_from_checkpoint(checkpoint::LoadedCheckpoint checkpoint, const boost::json::value& json,
+                                                               c10::Device device, c10::ScalarType dtype) const override
     {
         Config config = config::structure_config<Config>(json);
-        checkpoint::LoadedCheckpoint checkpoint = checkpoint::load_checkpoint(path);
         if (!checkpoint.fairseq2_layout)
             checkpoint.state_dict = convert_checkpoint(std::move(checkpoint.state_dict), config);
         auto model = create_model(config, at::TensorOptions().device(device).dtype(dtype));
-        checkpoint::load_state_dict(*model, checkpoint.state_dict, path.string());
+        checkpoint::load_state_dict(*model, checkpoint.state_dict, checkpoint.path.string());
         return model;
     }
 

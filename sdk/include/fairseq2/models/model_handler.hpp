@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include "fairseq2/checkpoint/checkpoint_loader.hpp"
 #include "fairseq2/runtime/lifetime.hpp"
 
 namespace torch::nn {
@@ -53,18 +55,50 @@ public:
     // A model with random weights.
     std::shared_ptr<torch::nn::Module> create(const boost::json::value& config, c10::Device device, c10::ScalarType dtype) const;
 
-    // A model with the weights of the checkpoint at `path` (converted from
-    // the layouts the family knows); every problem is one CheckpointError
-    // naming the path.
+    // A model with the weights of the checkpoint at `path` (any format
+    // checkpoint::load_checkpoint reads, converted from the layouts the
+    // family knows); every problem is one CheckpointError naming the path.
+    // Without `dtype` the model takes the checkpoint's dtype
+    // (checkpoint::checkpoint_dtype), so nothing is converted; with it,
+    // tensors of another dtype are converted while loading.
     std::shared_ptr<torch::nn::Module> load_from_path(const std::filesystem::path& path, const boost::json::value& config,
-                                                      c10::Device device, c10::ScalarType dtype) const;
+                                                      c10::Device device, std::optional<c10::ScalarType> dtype = std::nullopt,
+                                                      const checkpoint::LoadOptions& options = {}) const;
+
+    // The same for a checkpoint already read (e.g. to derive its config
+    // first); its tensors move into the model.
+    std::shared_ptr<torch::nn::Module> load_from_checkpoint(checkpoint::LoadedCheckpoint checkpoint, const boost::json::value& config,
+                                                            c10::Device device, std::optional<c10::ScalarType> dtype = std::nullopt) const;
+
+    // The config of the checkpoint at `path` (a file or a directory) derived
+    // from the files describing it that the family knows (llama: a Hugging
+    // Face config.json or a Meta params.json in checkpoint_directory(path)),
+    // in canonical form; nullopt when there are none. Throws ConfigError
+    // naming the file when one exists but describes no model of this family
+    // or is invalid.
+    virtual std::optional<boost::json::value> config_from_checkpoint(const std::filesystem::path& path) const;
+
+    // The foreign checkpoint layouts export_checkpoint() writes ("hf").
+    virtual std::vector<std::string> export_formats() const;
+
+    // Writes `model` (created or loaded by this handler with `config`) to
+    // `out` in `format`, one of export_formats(); files are written to a
+    // temporary name and renamed. Throws InvalidArgumentError for another
+    // format and CheckpointError naming the file when writing fails.
+    void export_checkpoint(const torch::nn::Module& model, const boost::json::value& config, const std::string& format,
+                           const std::filesystem::path& out) const;
 
 protected:
     virtual std::shared_ptr<torch::nn::Module> do_create(const boost::json::value& config, c10::Device device,
                                                          c10::ScalarType dtype) const = 0;
 
-    virtual std::shared_ptr<torch::nn::Module> do_load_from_path(const std::filesystem::path& path, const boost::json::value& config,
-                                                                 c10::Device device, c10::ScalarType dtype) const = 0;
+    virtual std::shared_ptr<torch::nn::Module> do_load_from_checkpoint(checkpoint::LoadedCheckpoint checkpoint,
+                                                                       const boost::json::value& config, c10::Device device,
+                                                                       c10::ScalarType dtype) const = 0;
+
+    // Called by export_checkpoint() with a format of export_formats().
+    virtual void do_export_checkpoint(const torch::nn::Module& model, const boost::json::value& config, const std::string& format,
+                                      const std::filesystem::path& out) const;
 };
 
 }  // namespace fairseq2::models

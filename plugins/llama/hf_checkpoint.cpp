@@ -1,0 +1,246 @@
+#include "hf_checkpoint.hpp"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <boost/json.hpp>
+
+#include "fairseq2/checkpoint/atomic_file.hpp"
+#include "fairseq2/checkpoint/safetensors.hpp"
+#include "fairseq2/error.hpp"
+#include "fairseq2/logging.hpp"
+#include "fairseq2/nn/feed_forward.hpp"
+#include "json_fields.hpp"
+
+namespace fairseq2::models::llama {
+
+namespace {
+
+// fairseq2's llama computes RMSNorm with this epsilon.
+constexpr double llama_rms_norm_eps = 1e-5;
+
+std::optional<std::int64_t> token_id(const JsonFields& fields, const char* key)
+{
+    const boost::json::value* value = fields.find(key);
+    if (value != nullptr && value->is_array()) {
+        const boost::json::array& ids = value->get_array();
+        if (ids.empty())
+            return std::nullopt;
+        if (!ids[0].is_int64())
+            fields.fail(key, "is " + boost::json::serialize(*value) + "; expected a token id or a list of them");
+        if (ids.size() > 1)
+            log().info("'{}' lists {} ids for '{}'; using the first, {} (override it with --set vocab_info.eos_idx=ID).",
+                       fields.file().string(), ids.size(), key, ids[0].get_int64());
+        return ids[0].get_int64();
+    }
+    return fields.optional_int(key);
+}
+
+}  // namespace
+
+const checkpoint::KeyMap& hf_key_map()
+{
+    static const checkpoint::KeyMap map{
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.q_proj\.)", R"(decoder.layers.\1.self_attn.q_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.k_proj\.)", R"(decoder.layers.\1.self_attn.k_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.v_proj\.)", R"(decoder.layers.\1.self_attn.v_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.o_proj\.)", R"(decoder.layers.\1.self_attn.output_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.post_attention_layernorm\.)", R"(decoder.layers.\1.ffn_layer_norm.)"},
+        {R"(^model\.layers\.([0-9]+)\.mlp\.gate_proj\.)", R"(decoder.layers.\1.ffn.gate_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.mlp\.down_proj\.)", R"(decoder.layers.\1.ffn.output_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.mlp\.up_proj\.)", R"(decoder.layers.\1.ffn.inner_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.input_layernorm\.)", R"(decoder.layers.\1.self_attn_layer_norm.)"},
+        {R"(^model\.norm\.)", R"(decoder.layer_norm.)"},
+        {R"(^model\.embed_tokens\.)", R"(decoder_frontend.embed.)"},
+        {R"(^lm_head\.)", R"(final_proj.)"},
+    };
+    return map;
+}
+
+const checkpoint::KeyMap& hf_export_key_map()
+{
+    static const checkpoint::KeyMap map{
+        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.q_proj\.)", R"(model.layers.\1.self_attn.q_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.k_proj\.)", R"(model.layers.\1.self_attn.k_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.v_proj\.)", R"(model.layers.\1.self_attn.v_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.output_proj\.)", R"(model.layers.\1.self_attn.o_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.ffn_layer_norm\.)", R"(model.layers.\1.post_attention_layernorm.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.ffn\.gate_proj\.)", R"(model.layers.\1.mlp.gate_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.ffn\.output_proj\.)", R"(model.layers.\1.mlp.down_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.ffn\.inner_proj\.)", R"(model.layers.\1.mlp.up_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.self_attn_layer_norm\.)", R"(model.layers.\1.input_layernorm.)"},
+        {R"(^decoder\.layer_norm\.)", R"(model.norm.)"},
+        {R"(^decoder_frontend\.embed\.)", R"(model.embed_tokens.)"},
+        {R"(^final_proj\.)", R"(lm_head.)"},
+    };
+    return map;
+}
+
+at::Tensor permute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads)
+{
+    const std::int64_t rows = weight.size(0);
+    const std::int64_t cols = weight.size(1);
+    return weight.view({num_heads, 2, rows / num_heads / 2, cols}).transpose(1, 2).reshape({rows, cols});
+}
+
+at::Tensor unpermute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads)
+{
+    const std::int64_t rows = weight.size(0);
+    const std::int64_t cols = weight.size(1);
+    return weight.view({num_heads, rows / num_heads / 2, 2, cols}).transpose(1, 2).reshape({rows, cols});
+}
+
+bool is_hf_state_dict(const checkpoint::StateDict& state_dict)
+{
+    return state_dict.contains("model.embed_tokens.weight");
+}
+
+checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const LLaMAConfig& config)
+{
+    const std::int64_t head_dim = config.model_dim / config.num_attn_heads;
+    std::erase_if(state_dict, [](const auto& item) { return item.first.ends_with("rotary_emb.inv_freq"); });
+    for (auto& [key, tensor] : state_dict) {
+        // Only weights of the shape the config expects are permuted; others
+        // are left for the strict loader to report as mismatched.
+        if (key.ends_with("self_attn.q_proj.weight") && tensor.dim() == 2 && tensor.size(0) == config.num_attn_heads * head_dim)
+            tensor = permute_rotary_weight(tensor, config.num_attn_heads);
+        else if (key.ends_with("self_attn.k_proj.weight") && tensor.dim() == 2 && tensor.size(0) == config.num_key_value_heads * head_dim)
+            tensor = permute_rotary_weight(tensor, config.num_key_value_heads);
+    }
+    state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf_key_map());
+    // Checkpoints with tied embeddings (Llama 3.2) have no lm_head.weight.
+    if (!config.tied_embeddings && !state_dict.contains("final_proj.weight") && state_dict.contains("decoder_frontend.embed.weight"))
+        state_dict.emplace("final_proj.weight", state_dict.at("decoder_frontend.embed.weight"));
+    return state_dict;
+}
+
+LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::filesystem::path& file)
+{
+    JsonFields fields(json, file);
+    if (auto type = fields.optional_string("model_type"); type != "llama")
+        throw ConfigError("The file '" + file.string() + "' describes a '" + type.value_or("(no model_type)") +
+                          "' model, but the llama family loads only model_type 'llama'.");
+    if (auto act = fields.optional_string("hidden_act"); act && *act != "silu")
+        fields.fail("hidden_act", "is '" + *act + "', but llama models use 'silu'");
+    for (const char* bias : {"attention_bias", "mlp_bias"})
+        if (fields.optional_bool(bias).value_or(false))
+            fields.fail(bias, "is true, but llama models have no biases");
+
+    LLaMAConfig config;
+    config.model_dim = fields.required_int("hidden_size");
+    config.num_layers = fields.required_int("num_hidden_layers");
+    config.num_attn_heads = fields.required_int("num_attention_heads");
+    config.num_key_value_heads = fields.optional_int("num_key_value_heads").value_or(config.num_attn_heads);
+    if (auto head_dim = fields.optional_int("head_dim"); head_dim && config.num_attn_heads > 0 &&
+                                                         *head_dim * config.num_attn_heads != config.model_dim)
+        fields.fail("head_dim", "is " + std::to_string(*head_dim) + ", but llama models use hidden_size / num_attention_heads = " +
+                                    std::to_string(config.model_dim / config.num_attn_heads));
+    // intermediate_size is the final GLU width: no scaling, no rounding.
+    config.ffn_inner_dim = fields.required_int("intermediate_size");
+    config.ffn_inner_dim_scale = 1.0;
+    config.ffn_inner_dim_multiplier = 1.0;
+    config.ffn_inner_dim_to_multiple = 1;
+    config.max_seq_len = fields.optional_int("max_position_embeddings").value_or(2048);
+    config.rope_theta = fields.optional_double("rope_theta").value_or(10000.0);
+    config.tied_embeddings = fields.optional_bool("tie_word_embeddings").value_or(false);
+
+    config.vocab_info.size = fields.required_int("vocab_size");
+    config.vocab_info.unk_idx = std::nullopt;
+    config.vocab_info.bos_idx = token_id(fields, "bos_token_id");
+    config.vocab_info.eos_idx = token_id(fields, "eos_token_id");
+    config.vocab_info.pad_idx = token_id(fields, "pad_token_id");
+
+    if (const boost::json::value* scaling = fields.find("rope_scaling")) {
+        JsonFields rope(*scaling, file);
+        std::optional<std::string> type = rope.optional_string("rope_type");
+        if (!type)
+            type = rope.optional_string("type");
+        if (type != "llama3")
+            fields.fail("rope_scaling", "has the type '" + type.value_or("(none)") + "', but llama models support only 'llama3' scaling");
+        config.use_scaled_rope = true;
+        config.rope_scaling.factor = rope.optional_double("factor").value_or(config.rope_scaling.factor);
+        config.rope_scaling.frequency_factors = {rope.optional_double("low_freq_factor").value_or(config.rope_scaling.frequency_factors[0]),
+                                                 rope.optional_double("high_freq_factor").value_or(config.rope_scaling.frequency_factors[1])};
+        config.rope_scaling.original_context_length =
+            rope.optional_int("original_max_position_embeddings").value_or(config.rope_scaling.original_context_length);
+    }
+
+    if (auto eps = fields.optional_double("rms_norm_eps"); eps && std::abs(*eps - llama_rms_norm_eps) > 1e-12)
+        log().warn("'{}' has rms_norm_eps {}, but the llama family computes RMSNorm with {}; outputs will differ slightly.", file.string(), *eps,
+                   llama_rms_norm_eps);
+    return config;
+}
+
+boost::json::object hf_config_from_llama(const LLaMAConfig& config, const std::string& torch_dtype)
+{
+    const auto inner = static_cast<std::int64_t>(static_cast<double>(config.ffn_inner_dim) * config.ffn_inner_dim_multiplier);
+    auto id = [](const std::optional<std::int64_t>& value) -> boost::json::value {
+        if (value)
+            return *value;
+        return nullptr;
+    };
+    boost::json::object json{
+        {"architectures", boost::json::array{"LlamaForCausalLM"}},
+        {"model_type", "llama"},
+        {"hidden_act", "silu"},
+        {"hidden_size", config.model_dim},
+        {"intermediate_size", nn::glu_inner_dim(inner, config.ffn_inner_dim_scale, config.ffn_inner_dim_to_multiple)},
+        {"num_hidden_layers", config.num_layers},
+        {"num_attention_heads", config.num_attn_heads},
+        {"num_key_value_heads", config.num_key_value_heads},
+        {"head_dim", config.model_dim / config.num_attn_heads},
+        {"vocab_size", config.vocab_info.size},
+        {"bos_token_id", id(config.vocab_info.bos_idx)},
+        {"eos_token_id", id(config.vocab_info.eos_idx)},
+        {"pad_token_id", id(config.vocab_info.pad_idx)},
+        {"max_position_embeddings", config.max_seq_len},
+        {"rms_norm_eps", llama_rms_norm_eps},
+        {"rope_theta", config.rope_theta},
+        {"rope_scaling", nullptr},
+        {"tie_word_embeddings", config.tied_embeddings},
+        {"attention_bias", false},
+        {"mlp_bias", false},
+        {"torch_dtype", torch_dtype},
+    };
+    if (config.use_scaled_rope)
+        json["rope_scaling"] = boost::json::object{
+            {"rope_type", "llama3"},
+            {"factor", config.rope_scaling.factor},
+            {"low_freq_factor", config.rope_scaling.frequency_factors[0]},
+            {"high_freq_factor", config.rope_scaling.frequency_factors[1]},
+            {"original_max_position_embeddings", config.rope_scaling.original_context_length},
+        };
+    return json;
+}
+
+void export_hf_checkpoint(const LLaMAModel& model, const LLaMAConfig& config, const std::filesystem::path& dir)
+{
+    std::error_code error;
+    if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error))
+        throw CheckpointError("Cannot export to '" + dir.string() + "': it is a file, but a Hugging Face checkpoint is a directory.");
+    std::filesystem::create_directories(dir, error);
+    if (error)
+        throw CheckpointError("Cannot export to '" + dir.string() + "': the directory cannot be created (" + error.message() + ").");
+
+    checkpoint::StateDict state_dict = checkpoint::module_state_dict(model);
+    if (config.tied_embeddings)
+        state_dict.erase("final_proj.weight");
+    for (auto& [key, tensor] : state_dict) {
+        if (key.ends_with("self_attn.q_proj.weight"))
+            tensor = unpermute_rotary_weight(tensor, config.num_attn_heads);
+        else if (key.ends_with("self_attn.k_proj.weight"))
+            tensor = unpermute_rotary_weight(tensor, config.num_key_value_heads);
+    }
+    const std::string dtype = c10::toString(checkpoint::checkpoint_dtype(state_dict));
+    state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf_export_key_map());
+    checkpoint::write_safetensors(dir / "model.safetensors", state_dict, {{"format", "pt"}});
+
+    // torch_dtype uses torch's Python names.
+    std::string torch_dtype = dtype == "Float" ? "float32" : dtype == "BFloat16" ? "bfloat16" : dtype == "Half" ? "float16" : "float64";
+    const std::string text = boost::json::serialize(hf_config_from_llama(config, torch_dtype)) + "\n";
+    checkpoint::AtomicFile file(dir / "config.json");
+    file.write(text.data(), text.size());
+    file.commit();
+}
+
+}  // namespace fairseq2::models::llama

@@ -1,0 +1,51 @@
+#pragma once
+
+// The Hugging Face layout of llama checkpoints: config.json to and from
+// LLaMAConfig, the key maps both ways, the rotate-half order of the q/k
+// projections, and export as a Hugging Face directory.
+
+#include <cstdint>
+#include <filesystem>
+
+#include <boost/json/object.hpp>
+
+#include "config.hpp"
+#include "fairseq2/checkpoint/state_dict.hpp"
+#include "model.hpp"
+
+namespace fairseq2::models::llama {
+
+// HF names to fairseq2 names (fairseq2's map), and back.
+const checkpoint::KeyMap& hf_key_map();
+const checkpoint::KeyMap& hf_export_key_map();
+
+// Hugging Face stores q/k projections in rotate-half order; fairseq2 rotates
+// consecutive pairs. permute_rotary_weight reorders an HF weight of shape
+// (heads * d, dim) to fairseq2's order; unpermute_rotary_weight undoes it.
+at::Tensor permute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads);
+at::Tensor unpermute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads);
+
+// Whether `state_dict` is in HF layout (has model.embed_tokens.weight).
+bool is_hf_state_dict(const checkpoint::StateDict& state_dict);
+
+// An HF state dict in fairseq2 layout: q/k permuted, keys renamed, rotary
+// inv_freq buffers dropped; without lm_head.weight (tied embeddings) and an
+// untied config, final_proj shares the embedding tensor.
+checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const LLaMAConfig& config);
+
+// The config described by the HF config.json at `file` (already parsed as
+// `json`). Throws ConfigError naming the file and field when a field is
+// missing, of the wrong type, or describes something llama models cannot
+// be (another model_type, biases, an activation other than silu, a RoPE
+// scaling other than "llama3").
+LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::filesystem::path& file);
+
+// The HF config.json of `config`; `torch_dtype` is the weights' dtype name.
+boost::json::object hf_config_from_llama(const LLaMAConfig& config, const std::string& torch_dtype);
+
+// Writes `model` to the directory `dir` (created when missing) as
+// config.json and model.safetensors with HF names and q/k order; a tied
+// final projection is left out (tie_word_embeddings).
+void export_hf_checkpoint(const LLaMAModel& model, const LLaMAConfig& config, const std::filesystem::path& dir);
+
+}  // namespace fairseq2::models::llama

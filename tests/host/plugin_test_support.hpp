@@ -1,0 +1,143 @@
+#pragma once
+
+// What the plugin-loading suites share: the built plugin and fixture
+// folders, hosts that search only given folders, scoped environment
+// variables, a capture of the fairseq2 log, and whether a library is loaded.
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include "fairseq2/host/host.hpp"
+#include "fairseq2/logging.hpp"
+#include "fairseq2/models/model_handler.hpp"
+
+namespace fairseq2::test {
+
+// The default plugin folder of the build tree (the llama plugin).
+inline const std::filesystem::path plugin_dir = FAIRSEQ2_TEST_PLUGIN_DIR;
+inline const std::string llama_file_name = "libfairseq2_llama.so";
+inline const std::filesystem::path llama_so = plugin_dir / llama_file_name;
+
+// The plugin fixtures (tests/host/fixtures/CMakeLists.txt).
+inline const std::filesystem::path fixture_dir = FAIRSEQ2_TEST_FIXTURE_DIR;
+
+inline std::filesystem::path fixture(const std::string& name)
+{
+    return fixture_dir / ("libfairseq2_fixture_" + name + ".so");
+}
+
+// Only the given folders: no FAIRSEQ2_PLUGIN_PATH, no default folder, no
+// FAIRSEQ2_STRICT_PLUGINS.
+inline host::HostOptions only(std::vector<std::filesystem::path> dirs)
+{
+    host::HostOptions options;
+    options.plugin_dirs = std::move(dirs);
+    options.use_plugin_path_env = false;
+    options.use_default_plugin_dir = false;
+    options.use_strict_plugins_env = false;
+    return options;
+}
+
+inline std::vector<std::string> handler_keys(host::Host& host)
+{
+    return host.context().get_registry<models::ModelHandler>().keys();
+}
+
+inline const host::PluginRecord& record_of(const host::Host& host, const std::filesystem::path& file)
+{
+    for (const auto& record : host.plugins())
+        if (record.file == file)
+            return record;
+    throw std::runtime_error("no record for " + file.string());
+}
+
+// Whether the dynamic loader has `file` loaded in this process.
+inline bool library_is_loaded(const std::filesystem::path& file)
+{
+    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (handle == nullptr)
+        return false;
+    ::dlclose(handle);
+    return true;
+}
+
+// A llama2_7b config with a tiny body: width 64, 2 layers, 4 heads (2 KV),
+// vocabulary 256.
+inline boost::json::value tiny_llama_config(const models::ModelHandler& handler)
+{
+    boost::json::value config = handler.get_config("llama2_7b");
+    auto& object = config.as_object();
+    object["model_dim"] = 64;
+    object["num_layers"] = 2;
+    object["num_attn_heads"] = 4;
+    object["num_key_value_heads"] = 2;
+    object["ffn_inner_dim"] = 128;
+    object["vocab_info"].as_object()["size"] = 256;
+    return handler.check_config(config);
+}
+
+// Sets (or unsets, with nullopt) an environment variable for a scope.
+class EnvVar {
+public:
+    EnvVar(std::string name, const std::optional<std::string>& value) : name_{std::move(name)}
+    {
+        if (const char* old = std::getenv(name_.c_str()); old != nullptr)
+            old_ = old;
+        if (value)
+            ::setenv(name_.c_str(), value->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
+    }
+    EnvVar(const EnvVar&) = delete;
+    EnvVar& operator=(const EnvVar&) = delete;
+    ~EnvVar()
+    {
+        if (old_)
+            ::setenv(name_.c_str(), old_->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
+    }
+
+private:
+    std::string name_;
+    std::optional<std::string> old_;
+};
+
+// Collects what the fairseq2 logger writes (warnings and above) for a scope.
+class LogCapture {
+public:
+    LogCapture() : sink_{std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_, true)}
+    {
+        sink_->set_pattern("[%l] %v");
+        set_log_level("warn");
+        log().sinks().push_back(sink_);
+    }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+    ~LogCapture()
+    {
+        auto& sinks = log().sinks();
+        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+        set_log_level("info");
+    }
+
+    std::string text() const { return stream_.str(); }
+
+private:
+    std::ostringstream stream_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+}  // namespace fairseq2::test
