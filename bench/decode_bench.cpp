@@ -4,6 +4,11 @@
 //
 //   fairseq2_decode_bench [--threads N] [--configs tiny,small,llama3_2_1b]
 //                         [--dtypes float32,bfloat16] [--out bench.json]
+//                         [--threads N] [--decode-steps N] [--keep DIR]
+//
+// --keep DIR writes the weights and configs to DIR and leaves them there (to
+// profile a worker: `fairseq2_decode_bench worker --checkpoint DIR/small.pt
+// --config DIR/small.json --dtype float32 --threads 2 [--decode-b1-only]`).
 //
 // Each measurement runs in a fresh process (this binary in `worker` mode,
 // or bench/eager_llama.py) so peak RSS and load time are its own.
@@ -54,6 +59,17 @@ std::int64_t peak_rss_bytes()
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// Resident memory now: the runtime (libraries, allocator pools) before any
+// weights are loaded, the baseline the model's memory is measured above.
+std::int64_t current_rss_bytes()
+{
+    std::ifstream statm("/proc/self/statm");
+    std::int64_t size = 0;
+    std::int64_t resident = 0;
+    statm >> size >> resident;
+    return resident * static_cast<std::int64_t>(sysconf(_SC_PAGESIZE));
 }
 
 std::string shell_quote(const std::string& text)
@@ -112,18 +128,26 @@ boost::json::value make_config(const fairseq2::models::ModelHandler& handler, co
     return handler.check_config(config);
 }
 
+// Runs the prompt through the decoder into `bag` and returns the logits of
+// its last position, (N, vocab), as the generator does: the other positions'
+// logits are never needed.
+at::Tensor prefill(fairseq2::models::DecoderModel& model, const at::Tensor& tokens, fairseq2::nn::IncrementalStateBag& bag)
+{
+    at::Tensor hidden = model.decode(tokens, nullptr, &bag);
+    bag.increment_step_nr(tokens.size(1));
+    return model.project(hidden.narrow(1, hidden.size(1) - 1, 1)).select(1, 0);
+}
+
 // Tokens/s of greedy decoding after a 16-token prompt, batch `batch`.
 double decode_rate(fairseq2::models::DecoderModel& model, std::int64_t batch, std::int64_t steps)
 {
     const std::int64_t prompt_len = 16;
     at::Tensor tokens = at::randint(3, model.vocab_info().size, {batch, prompt_len}, at::kLong);
     fairseq2::nn::IncrementalStateBag bag(prompt_len + steps + 1);
-    at::Tensor logits = model.forward(tokens, nullptr, &bag);
-    bag.increment_step_nr(prompt_len);
-    at::Tensor next = logits.select(1, -1).argmax(-1, true);
+    at::Tensor next = prefill(model, tokens, bag).argmax(-1, true);
     auto start = Clock::now();
     for (std::int64_t i = 0; i < steps; ++i) {
-        logits = model.forward(next, nullptr, &bag);
+        at::Tensor logits = model.forward(next, nullptr, &bag);
         bag.increment_step_nr(1);
         next = logits.select(1, -1).argmax(-1, true);
     }
@@ -132,7 +156,7 @@ double decode_rate(fairseq2::models::DecoderModel& model, std::int64_t batch, st
 
 // Worker: load the checkpoint, measure, print JSON.
 int run_worker(const std::string& checkpoint, const std::string& config_path, const std::string& dtype_name, int threads,
-               int decode_steps)
+               int decode_steps, bool decode_b1_only)
 {
     at::set_num_threads(threads);
     std::ifstream file(config_path);
@@ -144,6 +168,7 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
     auto start = Clock::now();
     fairseq2::host::Host host;
     auto handler = llama_handler(host);
+    const std::int64_t runtime_rss = current_rss_bytes();
     auto model = std::dynamic_pointer_cast<fairseq2::models::DecoderModel>(handler->load_from_path(checkpoint, config, at::kCPU, dtype));
     double load_s = since(start);
 
@@ -153,6 +178,10 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
     result["load_s"] = load_s;
     decode_rate(*model, 1, 2);  // warm-up
     result["decode_b1_tokens_per_s"] = decode_rate(*model, 1, decode_steps);
+    if (decode_b1_only) {
+        std::cout << boost::json::serialize(result) << std::endl;
+        return 0;
+    }
     result["decode_b8_tokens_per_s"] = decode_rate(*model, 8, std::max(4, decode_steps / 4));
 
     const std::int64_t prefill_len = 512;
@@ -160,18 +189,18 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
     {
         fairseq2::nn::IncrementalStateBag bag(prefill_len);
         start = Clock::now();
-        model->forward(tokens, nullptr, &bag);
+        prefill(*model, tokens, bag);
         result["prefill_tokens_per_s"] = static_cast<double>(prefill_len) / since(start);
     }
     {
         const std::int64_t ttft_len = 128;
         fairseq2::nn::IncrementalStateBag bag(ttft_len + 1);
         start = Clock::now();
-        at::Tensor logits = model->forward(tokens.narrow(1, 0, ttft_len), nullptr, &bag);
-        logits.select(1, -1).argmax(-1);
+        prefill(*model, tokens.narrow(1, 0, ttft_len), bag).argmax(-1);
         result["ttft_s"] = since(start);
     }
     result["peak_rss_bytes"] = peak_rss_bytes();
+    result["runtime_rss_bytes"] = runtime_rss;
     std::cout << boost::json::serialize(result) << std::endl;
     return 0;
 }
@@ -203,9 +232,9 @@ struct Row {
 };
 
 int run_driver(int threads, const std::vector<std::string>& configs, const std::vector<std::string>& dtypes, const std::string& out_path,
-               const std::string& self, int decode_steps)
+               const std::string& self, int decode_steps, const std::string& keep_dir)
 {
-    const fs::path work = fs::temp_directory_path() / ("fairseq2-bench-" + std::to_string(getpid()));
+    const fs::path work = keep_dir.empty() ? fs::temp_directory_path() / ("fairseq2-bench-" + std::to_string(getpid())) : fs::path(keep_dir);
     fs::create_directories(work);
     std::cerr << "measuring memory read bandwidth...\n";
     const double bandwidth = measure_read_bandwidth(threads);
@@ -276,9 +305,11 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
             row.eager = boost::json::parse(eager).as_object();
             rows.push_back(std::move(row));
         }
-        fs::remove(checkpoint);
+        if (keep_dir.empty())
+            fs::remove(checkpoint);
     }
-    fs::remove_all(work);
+    if (keep_dir.empty())
+        fs::remove_all(work);
 
     auto num = [](const boost::json::object& o, const char* key) { return o.at(key).to_number<double>(); };
     std::ostringstream table;
@@ -304,12 +335,17 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
         line("prefill 512 tok/s", "prefill_tokens_per_s", 0, true, 1);
         line("TTFT 128 (s)", "ttft_s", 0, false, 4);
         line("load (s)", "load_s", 0, false, 3);
-        double rss = num(row.ours, "peak_rss_bytes");
-        double eager_rss = num(row.eager, "peak_rss_bytes");
-        table << "| " << row.config << " | " << row.dtype << " | peak RSS (MB) | " << std::setprecision(0) << rss / 1e6 << " | " << eager_rss / 1e6
-              << " | " << std::setprecision(2) << eager_rss / rss << "x | weights+cache " << std::setprecision(0)
-              << static_cast<double>(row.weight_bytes + row.cache_bytes) / 1e6 << " | " << std::setprecision(2)
-              << rss / static_cast<double>(row.weight_bytes + row.cache_bytes) << " |\n";
+        const double model_bytes = static_cast<double>(row.weight_bytes + row.cache_bytes);
+        auto rss_line = [&](const char* metric, double ours, double eager) {
+            table << "| " << row.config << " | " << row.dtype << " | " << metric << " | " << std::setprecision(0) << ours / 1e6 << " | "
+                  << eager / 1e6 << " | " << std::setprecision(2) << eager / ours << "x | weights+cache " << std::setprecision(0)
+                  << model_bytes / 1e6 << " | " << std::setprecision(2) << ours / model_bytes << " |\n";
+        };
+        rss_line("peak RSS (MB)", num(row.ours, "peak_rss_bytes"), num(row.eager, "peak_rss_bytes"));
+        // The same above the process's resident memory before loading (the
+        // libraries of LibTorch or Python alone take about 200 MB).
+        rss_line("peak RSS above runtime (MB)", num(row.ours, "peak_rss_bytes") - num(row.ours, "runtime_rss_bytes"),
+                 num(row.eager, "peak_rss_bytes") - num(row.eager, "runtime_rss_bytes"));
         json_rows.push_back(boost::json::object{{"config", row.config},
                                                 {"dtype", row.dtype},
                                                 {"fairseq2", row.ours},
@@ -354,9 +390,11 @@ int main(int argc, char** argv)
     const int decode_steps = std::stoi(option("--decode-steps", "32"));
     try {
         if (!args.empty() && args[0] == "worker")
-            return run_worker(option("--checkpoint", ""), option("--config", ""), option("--dtype", "float32"), threads, decode_steps);
+            return run_worker(option("--checkpoint", ""), option("--config", ""), option("--dtype", "float32"), threads, decode_steps,
+                              std::find(args.begin(), args.end(), "--decode-b1-only") != args.end());
         return run_driver(threads, split(option("--configs", "tiny,small,llama3_2_1b")), split(option("--dtypes", "float32,bfloat16")),
-                          option("--out", "bench.json"), fs::read_symlink("/proc/self/exe").string(), decode_steps);
+                          option("--out", "bench.json"), fs::read_symlink("/proc/self/exe").string(), decode_steps,
+                          option("--keep", ""));
     } catch (const std::exception& error) {
         std::cerr << "error: " << error.what() << "\n";
         return 1;

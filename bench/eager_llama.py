@@ -12,6 +12,7 @@ Run with Debian's /usr/bin/python3 (python3-torch).
 import argparse
 import json
 import math
+import os
 import resource
 import time
 
@@ -160,6 +161,12 @@ def cfg_layers(cfg):
     return range(cfg["num_layers"])
 
 
+def current_rss_bytes():
+    """Resident memory now: Python and torch before any weights are loaded."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpoint", required=True)
@@ -176,6 +183,7 @@ def main():
         cfg = json.load(f)
     dtype = getattr(torch, args.dtype)
 
+    runtime_rss = current_rss_bytes()
     start = time.perf_counter()
     model = load(args.checkpoint, cfg, dtype)
     load_s = time.perf_counter() - start
@@ -198,6 +206,7 @@ def main():
         result["ttft_s"] = time.perf_counter() - start
 
     result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["runtime_rss_bytes"] = runtime_rss
     print(json.dumps(result))
 
 

@@ -68,7 +68,10 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
 
     auto start = Clock::now();
     at::Tensor seqs = at::tensor(prompt, at::kLong).to(device).unsqueeze(0);
-    at::Tensor logits = model.forward(seqs, nullptr, &state_bag);
+    // Only the last position's logits choose the next token: projecting the
+    // whole prompt onto the vocabulary would cost as much as a layer or more.
+    at::Tensor hidden = model.decode(seqs, nullptr, &state_bag);
+    at::Tensor logits = model.project(hidden.narrow(1, hidden.size(1) - 1, 1));
     state_bag.increment_step_nr(seqs.size(1));
     std::int64_t next = choose(logits[0][-1], options, generator);
     result.ids.push_back(next);

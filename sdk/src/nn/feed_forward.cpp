@@ -19,6 +19,7 @@ GLUFeedForwardNetwork::GLUFeedForwardNetwork(std::int64_t model_dim, std::int64_
     gate_proj = register_module("gate_proj", std::make_shared<Linear>(model_dim, this->inner_dim, false, options));
     inner_proj = register_module("inner_proj", std::make_shared<Linear>(model_dim, this->inner_dim, false, options));
     output_proj = register_module("output_proj", std::make_shared<Linear>(this->inner_dim, model_dim, false, options));
+    gate_inner_proj_ = std::make_unique<FusedProjection>(std::vector<std::shared_ptr<Linear>>{gate_proj, inner_proj});
 }
 
 void GLUFeedForwardNetwork::reset_parameters()
@@ -28,9 +29,12 @@ void GLUFeedForwardNetwork::reset_parameters()
     output_proj->reset_parameters();
 }
 
-at::Tensor GLUFeedForwardNetwork::forward(const at::Tensor& x) const
+at::Tensor GLUFeedForwardNetwork::forward(const at::Tensor& x)
 {
-    return output_proj->forward(at::silu(gate_proj->forward(x)) * inner_proj->forward(x));
+    auto gate_inner = gate_inner_proj_->forward(x);
+    at::Tensor hidden = at::silu(gate_inner[0]);
+    hidden.mul_(gate_inner[1]);
+    return output_proj->forward(hidden);
 }
 
 }  // namespace fairseq2::nn

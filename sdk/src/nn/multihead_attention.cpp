@@ -70,6 +70,7 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options,
     q_proj = register_module("q_proj", std::make_shared<Linear>(o.model_dim, o.model_dim, o.bias, tensor_options));
     k_proj = register_module("k_proj", std::make_shared<Linear>(o.model_dim, kv_dim, o.bias, tensor_options));
     v_proj = register_module("v_proj", std::make_shared<Linear>(o.model_dim, kv_dim, o.bias, tensor_options));
+    qkv_proj_ = std::make_unique<FusedProjection>(std::vector<std::shared_ptr<Linear>>{q_proj, k_proj, v_proj});
     output_proj = register_module("output_proj", std::make_shared<Linear>(o.model_dim, o.model_dim, o.bias, tensor_options));
     if (pos_encoder) {
         if (pos_encoder->encoding_dim != head_dim)
@@ -95,11 +96,14 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
     const std::int64_t group = options.num_heads / kv_heads;
     const std::int64_t start = state_bag != nullptr ? state_bag->step_nr() : 0;
 
-    // Query heads h = kv * group + g share key/value head kv: view the
-    // queries as (N, H_kv, G, S, d) and broadcast keys over G.
-    at::Tensor q = q_proj->forward(x).view({batch, seq_len, kv_heads, group, head_dim}).permute({0, 2, 3, 1, 4});
-    at::Tensor k = k_proj->forward(x).view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);
-    at::Tensor v = v_proj->forward(x).view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);
+    // Query heads h = kv * group + g share key/value head kv. The queries of
+    // one key/value head, (G, S) of them, become the rows of one matrix, so
+    // every product below is a plain batched matmul over (N, H_kv): keys and
+    // values are never repeated or broadcast (which would copy them).
+    auto qkv = qkv_proj_->forward(x);
+    at::Tensor q = qkv[0].view({batch, seq_len, kv_heads, group, head_dim}).permute({0, 2, 3, 1, 4});  // (N, H_kv, G, S, d)
+    at::Tensor k = qkv[1].view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);                  // (N, H_kv, S, d)
+    at::Tensor v = qkv[2].view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);
 
     if (pos_encoder) {
         q = pos_encoder->forward(q, start);
@@ -119,25 +123,27 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
     }
     const std::int64_t key_len = k.size(2);
 
-    at::Tensor scores = at::matmul(q, k.unsqueeze(2).transpose(-1, -2));  // (N, H_kv, G, S, T)
+    q = q.reshape({batch, kv_heads, group * seq_len, head_dim});
+    at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // (N, H_kv, G * S, T)
     scores = scores.to(at::kFloat).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
+    at::Tensor scores5 = scores.view({batch, kv_heads, group, seq_len, key_len});
 
     if (options.causal && !(seq_len == 1 && key_len == start + 1)) {
         at::Tensor query_pos = at::arange(start, start + seq_len, at::TensorOptions().dtype(at::kLong).device(x.device()));
         at::Tensor key_pos = at::arange(key_len, at::TensorOptions().dtype(at::kLong).device(x.device()));
         at::Tensor future = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // (S, T)
-        scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
+        scores5.masked_fill_(future, -std::numeric_limits<float>::infinity());
     }
     if (padding_mask != nullptr) {
         if (padding_mask->batch_seq_len() != key_len)
             throw InvalidArgumentError("The padding mask covers " + std::to_string(padding_mask->batch_seq_len()) +
                                        " positions, but the attention has " + std::to_string(key_len) + " keys.");
         at::Tensor padded = padding_mask->materialize().logical_not().view({batch, 1, 1, 1, key_len});
-        scores.masked_fill_(padded, -std::numeric_limits<float>::infinity());
+        scores5.masked_fill_(padded, -std::numeric_limits<float>::infinity());
     }
 
     at::Tensor weights = at::softmax(scores, -1).to(v.scalar_type());
-    at::Tensor attn = at::matmul(weights, v.unsqueeze(2));  // (N, H_kv, G, S, d)
+    at::Tensor attn = at::matmul(weights, v).view({batch, kv_heads, group, seq_len, head_dim});  // (N, H_kv, G, S, d)
     attn = attn.permute({0, 3, 1, 2, 4}).reshape({batch, seq_len, options.num_heads * head_dim});
     return output_proj->forward(attn);
 }

@@ -27,7 +27,8 @@ at::Tensor StandardTransformerDecoderLayer::forward(const at::Tensor& x, const P
                                                     IncrementalStateBag* state_bag)
 {
     at::Tensor h = x + self_attn->forward(self_attn_layer_norm->forward(x), padding_mask, state_bag);
-    return h + ffn->forward(ffn_layer_norm->forward(h));
+    h.add_(ffn->forward(ffn_layer_norm->forward(h)));
+    return h;
 }
 
 StandardTransformerDecoder::StandardTransformerDecoder(std::vector<std::shared_ptr<StandardTransformerDecoderLayer>> layers,

@@ -360,6 +360,101 @@ TEST(FeedForwardTest, GluNetworkComputesGatedProduct)
     EXPECT_LE(max_abs_diff(ffn.forward(x), expected), 1e-5);
 }
 
+// ------------------------------------------------------------ fused projections
+
+TEST(FusedProjectionTest, MatchesThePartsAndAliasesTheirWeights)
+{
+    c10::InferenceMode guard;
+    const auto options = at::TensorOptions().dtype(at::kFloat);
+    auto a = std::make_shared<Linear>(8, 6, true, options);
+    auto b = std::make_shared<Linear>(8, 2, true, options);
+    at::manual_seed(7);
+    a->reset_parameters();
+    b->reset_parameters();
+    at::Tensor a_weight = a->weight.clone();
+    at::Tensor b_bias = b->bias.clone();
+    FusedProjection fused({a, b});
+
+    for (const auto& shape : {std::vector<std::int64_t>{1, 1, 8}, std::vector<std::int64_t>{3, 4, 8}}) {
+        at::Tensor x = at::randn(shape);
+        auto outputs = fused.forward(x);
+        ASSERT_EQ(outputs.size(), 2u);
+        EXPECT_EQ(outputs[0].size(-1), 6);
+        EXPECT_EQ(outputs[1].size(-1), 2);
+        EXPECT_LE(max_abs_diff(outputs[0], at::linear(x, a_weight, a->bias)), 1e-6);
+        EXPECT_LE(max_abs_diff(outputs[1], at::linear(x, b->weight, b_bias)), 1e-6);
+    }
+    // The parts' weights now live in one buffer, b's rows right after a's.
+    EXPECT_EQ(static_cast<char*>(b->weight.data_ptr()), static_cast<char*>(a->weight.data_ptr()) + 6 * 8 * sizeof(float));
+    EXPECT_EQ(static_cast<char*>(b->bias.data_ptr()), static_cast<char*>(a->bias.data_ptr()) + 6 * sizeof(float));
+    EXPECT_LE(max_abs_diff(a->weight, a_weight), 0.0);
+
+    // In-place changes of a part reach the fused product ...
+    a->weight.mul_(2.0);
+    at::Tensor x = at::randn({2, 8});
+    EXPECT_LE(max_abs_diff(fused.forward(x)[0], at::linear(x, a_weight * 2.0, a->bias)), 1e-5);
+    // ... and so does a replaced weight (a checkpoint loaded with set_data).
+    at::Tensor replacement = at::randn({2, 8});
+    b->weight.set_data(replacement);
+    EXPECT_LE(max_abs_diff(fused.forward(x)[1], at::linear(x, replacement, b->bias)), 1e-6);
+    EXPECT_EQ(static_cast<char*>(b->weight.data_ptr()), static_cast<char*>(a->weight.data_ptr()) + 6 * 8 * sizeof(float));
+}
+
+TEST(FusedProjectionTest, FallsBackToThePartsWhenOnlySomeHaveBias)
+{
+    c10::InferenceMode guard;
+    auto a = std::make_shared<Linear>(4, 3, true, at::TensorOptions().dtype(at::kFloat));
+    auto b = std::make_shared<Linear>(4, 5, false, at::TensorOptions().dtype(at::kFloat));
+    a->reset_parameters();
+    b->reset_parameters();
+    const void* b_weight = b->weight.data_ptr();
+    FusedProjection fused({a, b});
+    at::Tensor x = at::randn({2, 4});
+    auto outputs = fused.forward(x);
+    EXPECT_LE(max_abs_diff(outputs[0], at::linear(x, a->weight, a->bias)), 1e-6);
+    EXPECT_LE(max_abs_diff(outputs[1], at::linear(x, b->weight)), 1e-6);
+    EXPECT_EQ(b->weight.data_ptr(), b_weight);  // not moved into a fused buffer
+}
+
+TEST(FusedProjectionTest, LeavesMemoryItDoesNotOwnInPlace)
+{
+    // Weights in foreign memory (as a memory-mapped checkpoint hands them
+    // over) are not copied into a fused buffer.
+    c10::InferenceMode guard;
+    auto a = std::make_shared<Linear>(4, 3, false, at::TensorOptions().dtype(at::kFloat));
+    auto b = std::make_shared<Linear>(4, 2, false, at::TensorOptions().dtype(at::kFloat));
+    a->reset_parameters();
+    std::vector<float> mapped(2 * 4);
+    for (std::size_t i = 0; i < mapped.size(); ++i)
+        mapped[i] = 0.25f * static_cast<float>(i) - 1.0f;
+    b->weight.set_data(at::from_blob(mapped.data(), {2, 4}, at::TensorOptions().dtype(at::kFloat)));
+    FusedProjection fused({a, b});
+    at::Tensor x = at::randn({1, 4});
+    auto outputs = fused.forward(x);
+    EXPECT_LE(max_abs_diff(outputs[0], at::linear(x, a->weight)), 1e-6);
+    EXPECT_LE(max_abs_diff(outputs[1], at::linear(x, b->weight)), 1e-6);
+    EXPECT_EQ(b->weight.data_ptr(), static_cast<void*>(mapped.data()));
+}
+
+TEST(FusedProjectionTest, FusedParametersStayUsableOutsideInferenceMode)
+{
+    // Parameters created outside inference mode, fused inside it, must still
+    // work with autograd afterwards.
+    GLUFeedForwardNetwork ffn(8, 12, 1.0, 1, at::TensorOptions().dtype(at::kFloat));
+    ffn.reset_parameters();
+    at::Tensor x = at::randn({1, 8});
+    at::Tensor expected;
+    {
+        c10::InferenceMode guard;
+        expected = ffn.forward(x).clone();
+    }
+    EXPECT_FALSE(ffn.gate_proj->weight.is_inference());
+    at::Tensor out = ffn.forward(x);
+    out.sum().backward();
+    EXPECT_TRUE(ffn.inner_proj->weight.grad().defined());
+    EXPECT_LE(max_abs_diff(out.detach(), expected), 1e-6);
+}
+
 // ------------------------------------------------------------ RMSNorm
 
 TEST(RMSNormTest, NormalisesByRootMeanSquareTimesWeight)

@@ -4,6 +4,7 @@
 // output_proj(silu(gate_proj(x)) * inner_proj(x)).
 
 #include <cstdint>
+#include <memory>
 
 #include <torch/nn/module.h>
 
@@ -24,12 +25,16 @@ public:
 
     void reset_parameters();
 
-    at::Tensor forward(const at::Tensor& x) const;
+    at::Tensor forward(const at::Tensor& x);
 
     std::int64_t inner_dim;
     std::shared_ptr<Linear> gate_proj;
     std::shared_ptr<Linear> inner_proj;
     std::shared_ptr<Linear> output_proj;
+
+private:
+    // gate_proj and inner_proj as one product.
+    std::unique_ptr<FusedProjection> gate_inner_proj_;
 };
 
 }  // namespace fairseq2::nn

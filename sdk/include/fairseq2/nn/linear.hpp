@@ -5,6 +5,11 @@
 // checkpoint spends no time on random initialisation.
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <c10/util/SmallVector.h>
 
 #include <torch/nn/module.h>
 
@@ -36,6 +41,37 @@ public:
     at::Tensor forward(const at::Tensor& x) const;
 
     at::Tensor weight;
+};
+
+// Several projections of one input computed as a single matrix product (the
+// q/k/v projections of attention, the gate and inner projections of a GLU).
+// The parts stay ordinary Linear modules with their own state-dict names: on
+// first use their weights are moved into one buffer and become views of it,
+// so fusing costs no memory. When a part's weight is later replaced (a
+// checkpoint loaded with set_data, the module moved to another device), the
+// next call notices and fuses again. The parts are computed one by one when
+// they cannot share a buffer (different dtypes or devices, bias on some but
+// not all), when their weights live in memory the allocator does not own (a
+// memory-mapped checkpoint, which fusing would duplicate), and while autograd
+// records (gradients must reach each part's own parameters).
+class FAIRSEQ2_API FusedProjection {
+public:
+    explicit FusedProjection(std::vector<std::shared_ptr<Linear>> parts);
+
+    // One output per part, in order: (..., output_dim of that part), views of
+    // one product.
+    c10::SmallVector<at::Tensor, 3> forward(const at::Tensor& x);
+
+private:
+    // The fused weight (and bias), refreshed if a part no longer aliases it;
+    // undefined when the parts cannot be fused.
+    std::pair<at::Tensor, at::Tensor> fused();
+    bool still_fused() const;
+
+    std::vector<std::shared_ptr<Linear>> parts_;
+    std::mutex mutex_;
+    at::Tensor weight_;
+    at::Tensor bias_;
 };
 
 }  // namespace fairseq2::nn

@@ -48,6 +48,10 @@ public:
     std::shared_ptr<Linear> v_proj;
     std::shared_ptr<Linear> output_proj;
     std::shared_ptr<RotaryEncoder> pos_encoder;
+
+private:
+    // q_proj, k_proj and v_proj as one product.
+    std::unique_ptr<FusedProjection> qkv_proj_;
 };
 
 }  // namespace fairseq2::nn
