@@ -7,7 +7,7 @@
 //                         [--threads N] [--decode-steps N] [--keep DIR]
 //
 // --keep DIR writes the weights and configs to DIR and leaves them there (to
-// profile a worker: `fairseq2_decode_bench worker --checkpoint DIR/small.pt
+// profile a worker: `fairseq2_decode_bench worker --checkpoint DIR/small.float32.pt
 // --config DIR/small.json --dtype float32 --threads 2 [--decode-b1-only]`).
 //
 // Each measurement runs in a fresh process (this binary in `worker` mode,
@@ -251,34 +251,35 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
         fs::path config_path = work / (name + ".json");
         std::ofstream(config_path) << boost::json::serialize(config);
 
-        // One set of float32 weights per config; the bf16 runs convert them.
-        fs::path checkpoint = work / (name + ".pt");
-        std::int64_t weight_elements = 0;
-        std::int64_t embedding_elements = 0;
-        std::int64_t layer_elements = 0;
-        {
+        // One checkpoint per config and dtype, written in that dtype, so that
+        // neither side converts weights while loading.
+        auto write_checkpoint = [&](const std::string& dtype, std::int64_t& weight_elements, std::int64_t& embedding_elements) {
+            fs::path checkpoint = work / (name + "." + dtype + ".pt");
             at::manual_seed(1);
-            auto model = handler->create(config, at::kCPU, at::kFloat);
+            auto model = handler->create(config, at::kCPU, dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
             fairseq2::checkpoint::StateDict state_dict = fairseq2::checkpoint::module_state_dict(*model);
             std::set<const void*> seen;
+            weight_elements = 0;
             for (const auto& [key, tensor] : state_dict) {
                 if (!seen.insert(tensor.data_ptr()).second)
                     continue;
                 weight_elements += tensor.numel();
                 if (key == "decoder_frontend.embed.weight")
                     embedding_elements = tensor.numel();
-                if (key.find("decoder.layers.") == 0)
-                    layer_elements += tensor.numel();
             }
-            std::cerr << "writing " << name << " weights (" << weight_elements / 1e6 << " M parameters)...\n";
+            std::cerr << "writing " << name << " " << dtype << " weights (" << weight_elements / 1e6 << " M parameters)...\n";
             fairseq2::checkpoint::save_fairseq2_checkpoint(checkpoint, state_dict);
-        }
+            return checkpoint;
+        };
         const auto& c = config.as_object();
         const std::int64_t model_dim = c.at("model_dim").as_int64();
         const std::int64_t kv_dim = model_dim / c.at("num_attn_heads").as_int64() * c.at("num_key_value_heads").as_int64();
         const bool tied = c.at("tied_embeddings").as_bool();
 
         for (const auto& dtype : dtypes) {
+            std::int64_t weight_elements = 0;
+            std::int64_t embedding_elements = 0;
+            const fs::path checkpoint = write_checkpoint(dtype, weight_elements, embedding_elements);
             Row row;
             row.config = name;
             row.dtype = dtype;
@@ -287,7 +288,6 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
             // Bytes read per decoded token: every weight but the embedding
             // table, of which one row is read (tied: the table is the projection).
             std::int64_t read = (weight_elements - (tied ? 0 : embedding_elements) + model_dim) * element;
-            (void)layer_elements;
             row.roofline_b1 = bandwidth / static_cast<double>(read);
             row.roofline_b8 = 8.0 * bandwidth / static_cast<double>(read);
             row.cache_bytes = 2 * c.at("num_layers").as_int64() * 8 * (16 + decode_steps) * kv_dim * element;
@@ -304,9 +304,9 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
                                             std::to_string(decode_steps));
             row.eager = boost::json::parse(eager).as_object();
             rows.push_back(std::move(row));
+            if (keep_dir.empty())
+                fs::remove(checkpoint);
         }
-        if (keep_dir.empty())
-            fs::remove(checkpoint);
     }
     if (keep_dir.empty())
         fs::remove_all(work);

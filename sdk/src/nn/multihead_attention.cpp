@@ -8,6 +8,7 @@
 #include "fairseq2/error.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/nn/padding_mask.hpp"
+#include "serial_section.hpp"
 
 namespace fairseq2::nn {
 
@@ -98,17 +99,19 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
 
     // Query heads h = kv * group + g share key/value head kv. The queries of
     // one key/value head, (G, S) of them, become the rows of one matrix, so
-    // every product below is a plain batched matmul over (N, H_kv): keys and
+    // both products below are plain batched matmuls over (N, H_kv): keys and
     // values are never repeated or broadcast (which would copy them).
-    auto qkv = qkv_proj_->forward(x);
-    at::Tensor q = qkv[0].view({batch, seq_len, kv_heads, group, head_dim}).permute({0, 2, 3, 1, 4});  // (N, H_kv, G, S, d)
-    at::Tensor k = qkv[1].view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);                  // (N, H_kv, S, d)
-    at::Tensor v = qkv[2].view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);
+    const std::int64_t q_dim = options.num_heads * head_dim;
+    const std::int64_t kv_dim = kv_heads * head_dim;
+    at::Tensor qkv = qkv_proj_->forward_joined(x);  // (N, S, q_dim + 2 kv_dim)
+    at::Tensor qk = qkv.narrow(-1, 0, q_dim + kv_dim).view({batch, seq_len, options.num_heads + kv_heads, head_dim});
+    at::Tensor v = qkv.narrow(-1, q_dim + kv_dim, kv_dim).view({batch, seq_len, kv_heads, head_dim}).transpose(1, 2);  // (N, H_kv, S, d)
 
-    if (pos_encoder) {
-        q = pos_encoder->forward(q, start);
-        k = pos_encoder->forward(k, start);
-    }
+    // Queries and keys turn in one call, positions along dimension 1.
+    if (pos_encoder)
+        qk = pos_encoder->forward(qk, start, 1);
+    at::Tensor q = qk.narrow(2, 0, options.num_heads).view({batch, seq_len, kv_heads, group, head_dim}).permute({0, 2, 3, 1, 4});
+    at::Tensor k = qk.narrow(2, options.num_heads, kv_heads).transpose(1, 2);  // (N, H_kv, S, d)
 
     if (state_bag != nullptr) {
         auto* cache = state_bag->get_state_as<KeyValueCache>(this);
@@ -123,8 +126,15 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
     }
     const std::int64_t key_len = k.size(2);
 
-    q = q.reshape({batch, kv_heads, group * seq_len, head_dim});
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // (N, H_kv, G * S, T)
+    const std::int64_t batch_heads = batch * kv_heads;
+    at::Tensor q3 = q.reshape({batch_heads, group * seq_len, head_dim});
+    // Decoding steps multiply a few rows per head: too little to share.
+    const std::int64_t work = batch_heads * group * seq_len * key_len * head_dim;
+    at::Tensor scores;
+    {
+        detail::SerialSection serial{work};
+        scores = at::bmm(q3, k.reshape({batch_heads, key_len, head_dim}).transpose(1, 2));  // (N H_kv, G S, T)
+    }
     scores = scores.to(at::kFloat).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
     at::Tensor scores5 = scores.view({batch, kv_heads, group, seq_len, key_len});
 
@@ -143,7 +153,11 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
     }
 
     at::Tensor weights = at::softmax(scores, -1).to(v.scalar_type());
-    at::Tensor attn = at::matmul(weights, v).view({batch, kv_heads, group, seq_len, head_dim});  // (N, H_kv, G, S, d)
+    at::Tensor attn;
+    {
+        detail::SerialSection serial{work};
+        attn = at::bmm(weights, v.reshape({batch_heads, key_len, head_dim})).view({batch, kv_heads, group, seq_len, head_dim});
+    }
     attn = attn.permute({0, 3, 1, 2, 4}).reshape({batch, seq_len, options.num_heads * head_dim});
     return output_proj->forward(attn);
 }

@@ -56,13 +56,21 @@ at::Tensor RotaryEncoder::rotations(std::int64_t num_positions, const at::Device
     return rotations_;
 }
 
-at::Tensor RotaryEncoder::forward(const at::Tensor& x, std::int64_t start_step) const
+at::Tensor RotaryEncoder::forward(const at::Tensor& x, std::int64_t start_step, std::int64_t seq_dim) const
 {
-    std::int64_t seq_len = x.size(-2);
+    if (seq_dim < 0)
+        seq_dim += x.dim();
+    if (seq_dim < 0 || seq_dim >= x.dim() - 1)
+        throw InvalidArgumentError("The rotary encoder's sequence dimension must be one before the last of the " + std::to_string(x.dim()) +
+                                   "-dimensional input, but is " + std::to_string(seq_dim) + ".");
+    std::int64_t seq_len = x.size(seq_dim);
     if (start_step + seq_len > max_seq_len)
         throw InvalidArgumentError("The sequence reaches position " + std::to_string(start_step + seq_len) +
                                    ", past the maximum sequence length " + std::to_string(max_seq_len) + " of the rotary encoder.");
     at::Tensor turns = rotations(start_step + seq_len, x.device()).narrow(0, start_step, seq_len);  // (S, d/2)
+    // Broadcast over the dimensions between the positions and the pairs.
+    for (std::int64_t dim = seq_dim + 1; dim < x.dim() - 1; ++dim)
+        turns = turns.unsqueeze(-2);
 
     // Consecutive pairs (x0, x1) are complex numbers x0 + i x1, turned by
     // multiplication: (x0 cos - x1 sin) + i (x0 sin + x1 cos).

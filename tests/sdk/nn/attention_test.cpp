@@ -314,6 +314,12 @@ TEST(RotaryTest, EncoderRotatesConsecutivePairsFromTheStartStep)
     EXPECT_LE(max_abs_diff(encoder.forward(x, 0).select(-2, 0), x.select(-2, 0)), 1e-7);
     // Past max_seq_len (32) is an error.
     EXPECT_THROW(encoder.forward(x, 28), InvalidArgumentError);
+
+    // Positions along another dimension: (N, S, H, d) gives the same as
+    // (N, H, S, d) transposed.
+    at::Tensor bshd = x.transpose(1, 2).contiguous();
+    EXPECT_LE(max_abs_diff(encoder.forward(bshd, 7, 1), reference_rope(x, freqs, 7).transpose(1, 2)), 1e-5);
+    EXPECT_THROW(encoder.forward(x, 0, 3), InvalidArgumentError);
 }
 
 // ------------------------------------------------------------ feed-forward
@@ -383,6 +389,7 @@ TEST(FusedProjectionTest, MatchesThePartsAndAliasesTheirWeights)
         EXPECT_EQ(outputs[1].size(-1), 2);
         EXPECT_LE(max_abs_diff(outputs[0], at::linear(x, a_weight, a->bias)), 1e-6);
         EXPECT_LE(max_abs_diff(outputs[1], at::linear(x, b->weight, b_bias)), 1e-6);
+        EXPECT_LE(max_abs_diff(fused.forward_joined(x), at::cat({outputs[0], outputs[1]}, -1)), 0.0);
     }
     // The parts' weights now live in one buffer, b's rows right after a's.
     EXPECT_EQ(static_cast<char*>(b->weight.data_ptr()), static_cast<char*>(a->weight.data_ptr()) + 6 * 8 * sizeof(float));
@@ -414,6 +421,7 @@ TEST(FusedProjectionTest, FallsBackToThePartsWhenOnlySomeHaveBias)
     EXPECT_LE(max_abs_diff(outputs[0], at::linear(x, a->weight, a->bias)), 1e-6);
     EXPECT_LE(max_abs_diff(outputs[1], at::linear(x, b->weight)), 1e-6);
     EXPECT_EQ(b->weight.data_ptr(), b_weight);  // not moved into a fused buffer
+    EXPECT_LE(max_abs_diff(fused.forward_joined(x), at::cat({outputs[0], outputs[1]}, -1)), 1e-6);
 }
 
 TEST(FusedProjectionTest, LeavesMemoryItDoesNotOwnInPlace)

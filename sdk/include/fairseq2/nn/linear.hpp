@@ -62,7 +62,14 @@ public:
     // one product.
     c10::SmallVector<at::Tensor, 3> forward(const at::Tensor& x);
 
+    // The parts' outputs side by side: (..., sum of the parts' output_dims).
+    at::Tensor forward_joined(const at::Tensor& x);
+
 private:
+    // The fused product, or an undefined tensor when the parts must compute
+    // one by one.
+    at::Tensor fused_product(const at::Tensor& x);
+
     // The fused weight (and bias), refreshed if a part no longer aliases it;
     // undefined when the parts cannot be fused.
     std::pair<at::Tensor, at::Tensor> fused();

@@ -31,9 +31,10 @@ class FAIRSEQ2_API RotaryEncoder : public torch::nn::Module {
 public:
     RotaryEncoder(std::int64_t encoding_dim, std::int64_t max_seq_len, double theta, std::optional<RopeScaling> scaling);
 
-    // `x`: (..., S, d) with positions along dimension -2, starting at
-    // `start_step`. Computed in float32, returned in x's dtype.
-    at::Tensor forward(const at::Tensor& x, std::int64_t start_step) const;
+    // `x`: (..., S, ..., d) with positions along `seq_dim` (by default -2,
+    // (..., S, d)), starting at `start_step`. Computed in float32, returned
+    // in x's dtype.
+    at::Tensor forward(const at::Tensor& x, std::int64_t start_step, std::int64_t seq_dim = -2) const;
 
     std::int64_t encoding_dim;
     std::int64_t max_seq_len;
