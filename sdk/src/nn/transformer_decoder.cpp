@@ -27,8 +27,10 @@ at::Tensor StandardTransformerDecoderLayer::forward(const at::Tensor& x, const P
                                                     IncrementalStateBag* state_bag)
 {
     at::Tensor h = x + self_attn->forward(self_attn_layer_norm->forward(x), padding_mask, state_bag);
-    h.add_(ffn->forward(ffn_layer_norm->forward(h)));
-    return h;
+    // Not h.add_(): the norm saved h for its backward pass, and changing h in
+    // place would make that saved tensor reach itself through its new grad_fn
+    // (a reference cycle that leaks the whole graph, caught by LeakSanitizer).
+    return h + ffn->forward(ffn_layer_norm->forward(h));
 }
 
 StandardTransformerDecoder::StandardTransformerDecoder(std::vector<std::shared_ptr<StandardTransformerDecoderLayer>> layers,
