@@ -8,7 +8,9 @@
 //
 // --keep DIR writes the weights and configs to DIR and leaves them there (to
 // profile a worker: `fairseq2_decode_bench worker --checkpoint DIR/small.float32.pt
-// --config DIR/small.json --dtype float32 --threads 2 [--decode-b1-only]`).
+// --config DIR/small.json --dtype float32 --threads 2 [--decode-b1-only]
+// [--trace trace.json]`; --trace records LibTorch's operators over one
+// 512-token prefill and 8 decode steps as a Chrome trace).
 //
 // Each measurement runs in a fresh process (this binary in `worker` mode,
 // or bench/eager_llama.py) so peak RSS and load time are its own.
@@ -34,6 +36,7 @@
 #include <ATen/Parallel.h>
 #include <boost/json.hpp>
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "fairseq2/checkpoint/torch_archive.hpp"
@@ -43,6 +46,7 @@
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/runtime/cpu.hpp"
+#include "fairseq2/runtime/memory.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -156,8 +160,10 @@ double decode_rate(fairseq2::models::DecoderModel& model, std::int64_t batch, st
 
 // Worker: load the checkpoint, measure, print JSON.
 int run_worker(const std::string& checkpoint, const std::string& config_path, const std::string& dtype_name, int threads,
-               int decode_steps, bool decode_b1_only)
+               int decode_steps, bool decode_b1_only, const std::string& trace_path)
 {
+    // As the `fairseq2` program does.
+    fairseq2::retain_freed_memory();
     at::set_num_threads(threads);
     std::ifstream file(config_path);
     std::stringstream text;
@@ -177,6 +183,19 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
     boost::json::object result;
     result["load_s"] = load_s;
     decode_rate(*model, 1, 2);  // warm-up
+    if (!trace_path.empty()) {
+        // LibTorch's operator profiler over one 512-token prefill and 8
+        // decode steps, written as a Chrome trace (chrome://tracing).
+        at::Tensor tokens = at::randint(3, model->vocab_info().size, {1, 512}, at::kLong);
+        {
+            fairseq2::nn::IncrementalStateBag bag(512);
+            prefill(*model, tokens, bag);
+        }
+        torch::autograd::profiler::RecordProfile profile{trace_path};
+        fairseq2::nn::IncrementalStateBag bag(512);
+        prefill(*model, tokens, bag);
+        decode_rate(*model, 1, 8);
+    }
     result["decode_b1_tokens_per_s"] = decode_rate(*model, 1, decode_steps);
     if (decode_b1_only) {
         std::cout << boost::json::serialize(result) << std::endl;
@@ -399,7 +418,7 @@ int main(int argc, char** argv)
     try {
         if (!args.empty() && args[0] == "worker")
             return run_worker(option("--checkpoint", ""), option("--config", ""), option("--dtype", "float32"), threads, decode_steps,
-                              std::find(args.begin(), args.end(), "--decode-b1-only") != args.end());
+                              std::find(args.begin(), args.end(), "--decode-b1-only") != args.end(), option("--trace", ""));
         return run_driver(threads, split(option("--configs", "tiny,small,llama3_2_1b")), split(option("--dtypes", "float32,bfloat16")),
                           option("--out", "bench.json"), fs::read_symlink("/proc/self/exe").string(), decode_steps,
                           option("--keep", ""));

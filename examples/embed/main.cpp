@@ -24,6 +24,7 @@
 #include "fairseq2/host/host.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/hub.hpp"
+#include "fairseq2/runtime/memory.hpp"
 
 namespace {
 
@@ -97,6 +98,10 @@ std::shared_ptr<fairseq2::models::DecoderModel> load_model(const Arguments& args
 
 int main(int argc, char** argv)
 {
+    // Let each layer reuse the memory of the last one's temporaries, as the
+    // `fairseq2` program does (a process-wide choice, so it is the
+    // application's to make).
+    fairseq2::retain_freed_memory();
     try {
         const Arguments args = parse(argc, argv);
 

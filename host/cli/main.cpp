@@ -7,6 +7,7 @@
 #include "cli_context.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/logging.hpp"
+#include "fairseq2/runtime/memory.hpp"
 #include "fairseq2/version.hpp"
 
 namespace fairseq2::cli {
@@ -60,6 +61,9 @@ models::ModelHub& CliContext::hub()
 int main(int argc, char** argv)
 {
     using namespace fairseq2;
+
+    // Layers reuse the memory of the previous layers' temporaries.
+    retain_freed_memory();
 
     CLI::App app{"fairseq2: load model-family plugins, inspect their configs and generate with their models."};
     app.set_version_flag("--version", "fairseq2 " FAIRSEQ2_SDK_VERSION_STRING);

@@ -1,32 +1,120 @@
 #include "fairseq2/nn/linear.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/Allocator.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/init.h>
 
+#include "fairseq2/runtime/memory.hpp"
+#include "kernels/gemv.hpp"
 #include "serial_section.hpp"
 
 namespace fairseq2::nn {
 
 namespace {
 
-// One row of float32 or float64 on the CPU (batch-1 decoding): BLAS gemm with
-// a single row is several times slower there than gemv (a 768x2048 float32
-// weight, one thread: 1240 us against 282 us). In bfloat16 it is the other
-// way round (a 4096x768 weight, two threads: at::linear 224 us, at::mv 425 us).
-bool use_gemv(const at::Tensor& x, const at::Tensor& weight)
+bool on_cpu(const at::Tensor& x, const at::Tensor& weight)
 {
-    return x.numel() == weight.size(1) && x.device().is_cpu() && (weight.scalar_type() == at::kFloat || weight.scalar_type() == at::kDouble);
+    return x.device().is_cpu() && weight.device().is_cpu();
 }
 
-// weight @ vector, on one thread when the weight is small.
-at::Tensor gemv(const at::Tensor& weight, const at::Tensor& vector)
+// Whether autograd may need to differentiate the product: our own kernel has
+// no backward.
+bool recording(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias)
 {
-    detail::SerialSection serial{weight.numel()};
-    return at::mv(weight, vector);
+    return at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+}
+
+// Rows per thread at the least: products under serial_work_limit
+// multiply-adds stay on the calling thread.
+std::int64_t row_grain(std::int64_t cols)
+{
+    return std::max<std::int64_t>(4, (detail::serial_work_limit + cols - 1) / cols);
+}
+
+// y = weight @ x (+ bias) for one bfloat16 row x, with our kernel
+// (kernels/gemv.hpp): rows split between threads when the product is
+// large enough to share.
+at::Tensor gemv_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias)
+{
+    const std::int64_t rows = weight.size(0);
+    const std::int64_t cols = weight.size(1);
+    // The input row in float32, in the kernel's order, in a buffer kept
+    // between calls.
+    thread_local std::vector<float> x32;
+    x32.resize(static_cast<std::size_t>(cols));
+    const at::Tensor row = x.reshape({cols}).contiguous();
+    detail::gemv_input_bf16(static_cast<const std::uint16_t*>(row.data_ptr()), cols, x32.data());
+
+    at::Tensor y = at::empty({rows}, weight.options());
+    const at::Tensor bias_row = bias.defined() ? bias.contiguous() : at::Tensor();
+    detail::Bf16GemvArgs args;
+    args.weight = static_cast<const std::uint16_t*>(weight.data_ptr());
+    args.row_stride = weight.stride(0);
+    args.cols = cols;
+    args.x = x32.data();
+    args.bias = bias_row.defined() ? static_cast<const std::uint16_t*>(bias_row.data_ptr()) : nullptr;
+    args.y = static_cast<std::uint16_t*>(y.data_ptr());
+    at::parallel_for(0, rows, row_grain(cols), [&](std::int64_t first, std::int64_t last) { detail::gemv_bf16(args, first, last); });
+    return y;
+}
+
+// The same in float32. OpenBLAS's sgemv reads as fast alone, but through
+// at::mv a small llama decoded 25-40% slower: its threads split each
+// product differently and wait longer at the joins.
+at::Tensor gemv_f32(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias)
+{
+    const std::int64_t rows = weight.size(0);
+    const std::int64_t cols = weight.size(1);
+    const at::Tensor row = x.reshape({cols}).contiguous();
+    at::Tensor y = at::empty({rows}, weight.options());
+    const at::Tensor bias_row = bias.defined() ? bias.contiguous() : at::Tensor();
+    detail::F32GemvArgs args;
+    args.weight = weight.data_ptr<float>();
+    args.row_stride = weight.stride(0);
+    args.cols = cols;
+    args.x = row.data_ptr<float>();
+    args.bias = bias_row.defined() ? bias_row.data_ptr<float>() : nullptr;
+    args.y = y.data_ptr<float>();
+    at::parallel_for(0, rows, row_grain(cols), [&](std::int64_t first, std::int64_t last) { detail::gemv_f32(args, first, last); });
+    return y;
+}
+
+// x @ weight^T (+ bias). One row on the CPU (a decoding step at batch 1)
+// does not go through BLAS gemm, which is several times slower with a single
+// row than gemv (a 768x2048 float32 weight, one thread: 1240 us against
+// 282 us): float32 and bfloat16 take our kernels, float64 BLAS gemv, and
+// products autograd must differentiate stay with ATen.
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias)
+{
+    if (x.numel() != weight.size(1) || !on_cpu(x, weight) || weight.dim() != 2) 
+        return at::linear(x, weight, bias);
+    auto sizes = x.sizes().vec();
+    sizes.back() = weight.size(0);
+    const at::ScalarType dtype = weight.scalar_type();
+    const bool own_kernel = x.scalar_type() == dtype && weight.stride(1) == 1 && !recording(x, weight, bias) &&
+                            (!bias.defined() || (bias.scalar_type() == dtype && bias.numel() == weight.size(0) && bias.device().is_cpu()));
+    if (dtype == at::kFloat && own_kernel)
+        return gemv_f32(x, weight, bias).view(sizes);
+    if (dtype == at::kBFloat16 && own_kernel)
+        return gemv_bf16(x, weight, bias).view(sizes);
+    if (dtype == at::kFloat || dtype == at::kDouble) {
+        at::Tensor y;
+        {
+            detail::SerialSection serial{weight.numel()};
+            y = at::mv(weight, x.reshape({-1}));
+        }
+        if (bias.defined())
+            y.add_(bias);
+        return y.view(sizes);
+    }
+    return at::linear(x, weight, bias);
 }
 
 }  // namespace
@@ -50,15 +138,7 @@ void Linear::reset_parameters()
 
 at::Tensor Linear::forward(const at::Tensor& x) const
 {
-    if (use_gemv(x, weight)) {
-        auto sizes = x.sizes().vec();
-        sizes.back() = weight.size(0);
-        at::Tensor y = gemv(weight, x.reshape({-1}));
-        if (bias.defined())
-            y.add_(bias);
-        return y.view(sizes);
-    }
-    return at::linear(x, weight, bias);
+    return project(x, weight, bias);
 }
 
 TiedProjection::TiedProjection(at::Tensor weight)
@@ -68,12 +148,7 @@ TiedProjection::TiedProjection(at::Tensor weight)
 
 at::Tensor TiedProjection::forward(const at::Tensor& x) const
 {
-    if (use_gemv(x, weight)) {
-        auto sizes = x.sizes().vec();
-        sizes.back() = weight.size(0);
-        return gemv(weight, x.reshape({-1})).view(sizes);
-    }
-    return at::linear(x, weight);
+    return project(x, weight, at::Tensor());
 }
 
 }  // namespace fairseq2::nn
@@ -153,6 +228,9 @@ std::pair<at::Tensor, at::Tensor> FusedProjection::fused()
     }
     weight_ = std::move(weight);
     bias_ = std::move(bias);
+    // The parts' own buffers are free now, for good: hand them back rather
+    // than keep them resident (see retain_freed_memory()).
+    release_free_memory();
     return {weight_, bias_};
 }
 
@@ -167,15 +245,7 @@ at::Tensor FusedProjection::fused_product(const at::Tensor& x)
     auto [weight, bias] = fused();
     if (!weight.defined())
         return {};
-    if (use_gemv(x, weight)) {
-        auto sizes = x.sizes().vec();
-        sizes.back() = weight.size(0);
-        at::Tensor y = gemv(weight, x.reshape({-1}));
-        if (bias.defined())
-            y.add_(bias);
-        return y.view(sizes);
-    }
-    return at::linear(x, weight, bias);
+    return project(x, weight, bias);
 }
 
 c10::SmallVector<at::Tensor, 3> FusedProjection::forward(const at::Tensor& x)

@@ -1,9 +1,12 @@
 #include "fairseq2/nn/multihead_attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 #include "fairseq2/error.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
@@ -50,6 +53,35 @@ private:
     at::Tensor values_;
     std::int64_t size_ = 0;
 };
+
+// at::bmm(a, b), with the batch split between threads: one fork and join
+// per product. at::bmm itself runs BLAS once per batch entry, each call
+// forking the threads again (four key/value heads: four forks per product,
+// which cost more than a decoding step's products themselves). Inside the
+// split, BLAS and ATen run on one thread each. Products under
+// serial_work_limit multiply-adds stay on the calling thread.
+at::Tensor batched_product(const at::Tensor& a, const at::Tensor& b)
+{
+    const std::int64_t batch = a.size(0);
+    const std::int64_t work_per_entry = a.size(1) * a.size(2) * b.size(2);
+    // Autograd differentiates at::bmm, not writes into a given output.
+    if (at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad())) {
+        detail::SerialSection serial{batch * work_per_entry};
+        return at::bmm(a, b);
+    }
+    at::Tensor out = at::empty({batch, a.size(1), b.size(2)}, a.options());
+    const std::int64_t grain = std::max<std::int64_t>(1, detail::serial_work_limit / std::max<std::int64_t>(1, work_per_entry));
+    detail::SerialSection serial{batch * work_per_entry};
+    // The threads run tensor operations: they take this thread's inference
+    // mode and autograd state.
+    const at::ThreadLocalState state;
+    at::parallel_for(0, batch, grain, [&](std::int64_t first, std::int64_t last) {
+        at::ThreadLocalStateGuard guard{state};
+        at::Tensor slice = out.narrow(0, first, last - first);
+        at::bmm_out(slice, a.narrow(0, first, last - first), b.narrow(0, first, last - first));
+    });
+    return out;
+}
 
 }  // namespace
 
@@ -125,40 +157,59 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
         v = cache->values();
     }
     const std::int64_t key_len = k.size(2);
+    if (padding_mask != nullptr && padding_mask->batch_seq_len() != key_len)
+        throw InvalidArgumentError("The padding mask covers " + std::to_string(padding_mask->batch_seq_len()) +
+                                   " positions, but the attention has " + std::to_string(key_len) + " keys.");
 
     const std::int64_t batch_heads = batch * kv_heads;
-    at::Tensor q3 = q.reshape({batch_heads, group * seq_len, head_dim});
-    // Decoding steps multiply a few rows per head: too little to share.
-    const std::int64_t work = batch_heads * group * seq_len * key_len * head_dim;
-    at::Tensor scores;
-    {
-        detail::SerialSection serial{work};
-        scores = at::bmm(q3, k.reshape({batch_heads, key_len, head_dim}).transpose(1, 2));  // (N H_kv, G S, T)
-    }
-    scores = scores.to(at::kFloat).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
-    at::Tensor scores5 = scores.view({batch, kv_heads, group, seq_len, key_len});
+    at::Tensor keys = k.reshape({batch_heads, key_len, head_dim});    // (N H_kv, T, d)
+    at::Tensor values = v.reshape({batch_heads, key_len, head_dim});  // (N H_kv, T, d)
+    at::Tensor padded = padding_mask != nullptr ? padding_mask->materialize().logical_not().view({batch, 1, 1, 1, key_len}) : at::Tensor();
+    at::Tensor attn = at::empty({batch, seq_len, kv_heads, group, head_dim}, v.options());
 
-    if (options.causal && !(seq_len == 1 && key_len == start + 1)) {
-        at::Tensor query_pos = at::arange(start, start + seq_len, at::TensorOptions().dtype(at::kLong).device(x.device()));
-        at::Tensor key_pos = at::arange(key_len, at::TensorOptions().dtype(at::kLong).device(x.device()));
-        at::Tensor future = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // (S, T)
-        scores5.masked_fill_(future, -std::numeric_limits<float>::infinity());
-    }
-    if (padding_mask != nullptr) {
-        if (padding_mask->batch_seq_len() != key_len)
-            throw InvalidArgumentError("The padding mask covers " + std::to_string(padding_mask->batch_seq_len()) +
-                                       " positions, but the attention has " + std::to_string(key_len) + " keys.");
-        at::Tensor padded = padding_mask->materialize().logical_not().view({batch, 1, 1, 1, key_len});
-        scores5.masked_fill_(padded, -std::numeric_limits<float>::infinity());
-    }
+    // Queries go through in chunks of positions, so the float32 scores of a
+    // chunk stay under chunk_score_limit elements whatever the prompt length
+    // (a 512-token prompt of a 1B llama would otherwise need 32 MiB of scores
+    // per layer, twice). Decoding steps are one chunk.
+    constexpr std::int64_t chunk_score_limit = std::int64_t{1} << 20;
+    const std::int64_t chunk_len =
+        std::min(seq_len, std::max<std::int64_t>(16, chunk_score_limit / std::max<std::int64_t>(1, batch_heads * group * key_len)));
 
-    at::Tensor weights = at::softmax(scores, -1).to(v.scalar_type());
-    at::Tensor attn;
-    {
-        detail::SerialSection serial{work};
-        attn = at::bmm(weights, v.reshape({batch_heads, key_len, head_dim})).view({batch, kv_heads, group, seq_len, head_dim});
+    // A few query rows per head (decoding steps) in bfloat16 or half on the
+    // CPU multiply in float32: LibTorch hands reduced-precision bmm to
+    // oneDNN, which compiles a kernel for every new shape, and the number of
+    // keys grows by one each step (tiny llama, bfloat16: 1050 tokens/s
+    // against 2900 before the cache passed 48 positions). Widening the cache
+    // costs one pass over it, which the products make anyway.
+    at::Tensor queries = q;
+    const at::ScalarType dtype = v.scalar_type();
+    if (x.device().is_cpu() && dtype != at::kFloat && dtype != at::kDouble && group * chunk_len <= 32) {
+        queries = q.to(at::kFloat);
+        keys = keys.to(at::kFloat);
+        values = values.to(at::kFloat);
     }
-    attn = attn.permute({0, 3, 1, 2, 4}).reshape({batch, seq_len, options.num_heads * head_dim});
+    const at::Tensor keys_t = keys.transpose(1, 2);  // (N H_kv, d, T)
+    for (std::int64_t first = 0; first < seq_len; first += chunk_len) {
+        const std::int64_t len = std::min(chunk_len, seq_len - first);
+        at::Tensor q3 = queries.narrow(3, first, len).reshape({batch_heads, group * len, head_dim});
+        at::Tensor scores = batched_product(q3, keys_t);  // (N H_kv, G len, T)
+        scores = scores.to(at::kFloat).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
+        at::Tensor scores5 = scores.view({batch, kv_heads, group, len, key_len});
+        const std::int64_t chunk_start = start + first;
+        if (options.causal && !(len == 1 && key_len == chunk_start + 1)) {
+            at::Tensor query_pos = at::arange(chunk_start, chunk_start + len, at::TensorOptions().dtype(at::kLong).device(x.device()));
+            at::Tensor key_pos = at::arange(key_len, at::TensorOptions().dtype(at::kLong).device(x.device()));
+            at::Tensor future = key_pos.unsqueeze(0) > query_pos.unsqueeze(1);  // (len, T)
+            scores5.masked_fill_(future, -std::numeric_limits<float>::infinity());
+        }
+        if (padded.defined())
+            scores5.masked_fill_(padded, -std::numeric_limits<float>::infinity());
+
+        at::Tensor weights = at::softmax(scores, -1).to(values.scalar_type());
+        at::Tensor chunk = batched_product(weights, values).view({batch, kv_heads, group, len, head_dim});
+        attn.narrow(1, first, len).copy_(chunk.permute({0, 3, 1, 2, 4}));
+    }
+    attn = attn.view({batch, seq_len, options.num_heads * head_dim});
     return output_proj->forward(attn);
 }
 

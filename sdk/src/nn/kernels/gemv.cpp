@@ -1,0 +1,217 @@
+#include "gemv.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FAIRSEQ2_X86 1
+#endif
+
+namespace fairseq2::nn::detail {
+
+float bf16_to_float(std::uint16_t bits)
+{
+    const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
+    float value;
+    std::memcpy(&value, &wide, sizeof value);
+    return value;
+}
+
+std::uint16_t float_to_bf16(float value)
+{
+    std::uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u)
+        return static_cast<std::uint16_t>((bits >> 16) | 0x0040u);  // NaN stays a (quiet) NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return static_cast<std::uint16_t>(bits >> 16);
+}
+
+namespace {
+
+std::uint16_t finish_row(float sum, const Bf16GemvArgs& args, std::int64_t row)
+{
+    if (args.bias != nullptr)
+        sum += bf16_to_float(args.bias[row]);
+    return float_to_bf16(sum);
+}
+
+}  // namespace
+
+void gemv_input_bf16(const std::uint16_t* x, std::int64_t cols, float* out)
+{
+    std::int64_t col = 0;
+    for (; col + 16 <= cols; col += 16)
+        for (int j = 0; j < 8; ++j) {
+            out[col + j] = bf16_to_float(x[col + 2 * j]);
+            out[col + 8 + j] = bf16_to_float(x[col + 2 * j + 1]);
+        }
+    for (; col < cols; ++col)
+        out[col] = bf16_to_float(x[col]);
+}
+
+void gemv_bf16_generic(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    for (std::int64_t row = first; row < last; ++row) {
+        const std::uint16_t* w = args.weight + row * args.row_stride;
+        // Partial sums per position in the block, so the compiler may
+        // vectorise the loop.
+        float partial[8] = {};
+        std::int64_t col = 0;
+        for (; col + 16 <= args.cols; col += 16)
+            for (int j = 0; j < 8; ++j)
+                partial[j] += bf16_to_float(w[col + 2 * j]) * args.x[col + j] + bf16_to_float(w[col + 2 * j + 1]) * args.x[col + 8 + j];
+        float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+        for (; col < args.cols; ++col)
+            sum += bf16_to_float(w[col]) * args.x[col];
+        args.y[row] = finish_row(sum, args, row);
+    }
+}
+
+void gemv_f32_generic(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    for (std::int64_t row = first; row < last; ++row) {
+        const float* w = args.weight + row * args.row_stride;
+        float partial[8] = {};
+        std::int64_t col = 0;
+        for (; col + 8 <= args.cols; col += 8)
+            for (int j = 0; j < 8; ++j)
+                partial[j] += w[col + j] * args.x[col + j];
+        float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+        for (; col < args.cols; ++col)
+            sum += w[col] * args.x[col];
+        args.y[row] = args.bias != nullptr ? sum + args.bias[row] : sum;
+    }
+}
+
+#ifdef FAIRSEQ2_X86
+
+bool cpu_has_avx2_fma()
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+namespace {
+
+__attribute__((target("avx2,fma"))) inline float horizontal_sum(__m256 v)
+{
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+    return _mm_cvtss_f32(sum);
+}
+
+// One row. The 32-bit lanes of 16 loaded weights hold pairs (even, odd):
+// the even values widen by a shift, the odd ones by masking the low half,
+// both within lanes (no shuffles), and multiply the even and odd halves of
+// x's block. Rows go one at a time, so the weights are read as one
+// sequential stream: interleaving four rows made the hardware prefetcher
+// lose track and ran 2.4 times slower here.
+__attribute__((target("avx2,fma"))) std::uint16_t row_avx2(const Bf16GemvArgs& args, std::int64_t row)
+{
+    const __m256i high_half = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    const std::uint16_t* w = args.weight + row * args.row_stride;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    std::int64_t col = 0;
+    for (; col + 32 <= args.cols; col += 32)
+        for (int half = 0; half < 2; ++half) {
+            const std::int64_t c = col + 16 * half;
+            const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c));
+            const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+            const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(pairs, high_half));
+            acc[2 * half] = _mm256_fmadd_ps(even, _mm256_loadu_ps(args.x + c), acc[2 * half]);
+            acc[2 * half + 1] = _mm256_fmadd_ps(odd, _mm256_loadu_ps(args.x + c + 8), acc[2 * half + 1]);
+        }
+    for (; col + 16 <= args.cols; col += 16) {
+        const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + col));
+        acc[0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16)), _mm256_loadu_ps(args.x + col), acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(pairs, high_half)), _mm256_loadu_ps(args.x + col + 8), acc[1]);
+    }
+    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; col < args.cols; ++col)
+        sum += bf16_to_float(w[col]) * args.x[col];
+    return finish_row(sum, args, row);
+}
+
+// One float32 row, four accumulators over 32 columns a step.
+__attribute__((target("avx2,fma"))) float row_f32_avx2(const F32GemvArgs& args, std::int64_t row)
+{
+    const float* w = args.weight + row * args.row_stride;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    std::int64_t col = 0;
+    for (; col + 32 <= args.cols; col += 32)
+        for (int j = 0; j < 4; ++j)
+            acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w + col + 8 * j), _mm256_loadu_ps(args.x + col + 8 * j), acc[j]);
+    for (; col + 8 <= args.cols; col += 8)
+        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(w + col), _mm256_loadu_ps(args.x + col), acc[0]);
+    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; col < args.cols; ++col)
+        sum += w[col] * args.x[col];
+    return args.bias != nullptr ? sum + args.bias[row] : sum;
+}
+
+}  // namespace
+
+__attribute__((target("avx2,fma"))) void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    for (std::int64_t row = first; row < last; ++row)
+        args.y[row] = row_f32_avx2(args, row);
+}
+
+__attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    for (std::int64_t row = first; row < last; ++row)
+        args.y[row] = row_avx2(args, row);
+}
+
+#else
+
+bool cpu_has_avx2_fma()
+{
+    return false;
+}
+
+void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    gemv_bf16_generic(args, first, last);
+}
+
+void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    gemv_f32_generic(args, first, last);
+}
+
+#endif
+
+namespace {
+
+bool use_avx2()
+{
+    static const bool use = [] {
+        const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
+        return cpu_has_avx2_fma() && !(capability != nullptr && std::string_view{capability} == "default");
+    }();
+    return use;
+}
+
+}  // namespace
+
+void gemv_bf16(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    if (use_avx2())
+        gemv_bf16_avx2(args, first, last);
+    else
+        gemv_bf16_generic(args, first, last);
+}
+
+void gemv_f32(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    if (use_avx2())
+        gemv_f32_avx2(args, first, last);
+    else
+        gemv_f32_generic(args, first, last);
+}
+
+}  // namespace fairseq2::nn::detail

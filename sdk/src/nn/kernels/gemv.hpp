@@ -1,0 +1,66 @@
+#pragma once
+
+// Matrix-vector products for decoding one token at a time, where reading
+// the weights is all the work: each row is read once, front to back, so the
+// whole matrix is one sequential stream the hardware prefetcher follows
+// (interleaving four rows ran 2.4 times slower here). bfloat16 weights are
+// widened in registers and accumulate in float32; LibTorch 1.13's bfloat16
+// products read a one-row input's weights at 15-28 GB/s here, a third of the
+// machine's bandwidth. Internal to the SDK; torch-free, so the tests compile
+// it in to check each variant.
+
+#include <cstdint>
+
+namespace fairseq2::nn::detail {
+
+// Rows [first, last) of y = W x (+ bias), rounded to bfloat16 (to nearest,
+// ties to even).
+//   weight: bfloat16 bit patterns, row r at weight + r * row_stride, `cols`
+//           contiguous values;
+//   x:      `cols` float32 values in the kernels' order (gemv_input_bf16);
+//   bias:   bfloat16 per row, or null;
+//   y:      bfloat16 per row.
+struct Bf16GemvArgs {
+    const std::uint16_t* weight = nullptr;
+    std::int64_t row_stride = 0;
+    std::int64_t cols = 0;
+    const float* x = nullptr;
+    const std::uint16_t* bias = nullptr;
+    std::uint16_t* y = nullptr;
+};
+
+// Widens x (`cols` bfloat16 values) into `out` in the order the kernels read
+// it: within each full block of 16 columns the 8 even columns come first,
+// then the 8 odd ones; the last cols % 16 stay in order. A bfloat16 pair
+// loaded as one 32-bit lane then widens without shuffles: the even value by
+// a shift, the odd one by a mask.
+void gemv_input_bf16(const std::uint16_t* x, std::int64_t cols, float* out);
+
+// The fastest variant this CPU runs (AVX2 with FMA, else portable C++);
+// ATEN_CPU_CAPABILITY=default selects the portable one, as it does LibTorch's.
+void gemv_bf16(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
+
+// The variants themselves. gemv_bf16_avx2 needs a CPU with AVX2 and FMA.
+void gemv_bf16_generic(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
+void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
+bool cpu_has_avx2_fma();
+
+// Rows [first, last) of y = W x (+ bias) in float32; weight row r at
+// weight + r * row_stride, `cols` contiguous values; x in its natural order.
+struct F32GemvArgs {
+    const float* weight = nullptr;
+    std::int64_t row_stride = 0;
+    std::int64_t cols = 0;
+    const float* x = nullptr;
+    const float* bias = nullptr;
+    float* y = nullptr;
+};
+
+void gemv_f32(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
+void gemv_f32_generic(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
+void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
+
+float bf16_to_float(std::uint16_t bits);
+std::uint16_t float_to_bf16(float value);
+
+}  // namespace fairseq2::nn::detail
