@@ -403,9 +403,37 @@ std::vector<std::string> split(const std::string& text)
 
 }  // namespace
 
+constexpr const char* usage =
+    "usage: fairseq2_decode_bench [--configs tiny,small,llama3_2_1b] [--dtypes float32,bfloat16]\n"
+    "                             [--threads N] [--decode-steps N] [--out bench.json] [--keep DIR]\n"
+    "       fairseq2_decode_bench worker --checkpoint FILE --config FILE [--dtype float32|bfloat16]\n"
+    "                             [--threads N] [--decode-steps N] [--decode-b1-only] [--trace FILE]\n";
+
+// Every argument is a known option (with its value) or `worker` first.
+bool arguments_known(const std::vector<std::string>& args)
+{
+    static const std::set<std::string> with_value{"--threads",    "--configs",    "--dtypes", "--out",  "--decode-steps",
+                                                  "--keep",       "--checkpoint", "--config", "--dtype", "--trace"};
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (i == 0 && args[i] == "worker")
+            continue;
+        if (args[i] == "--decode-b1-only")
+            continue;
+        if (!with_value.contains(args[i]) || i + 1 == args.size())
+            return false;
+        ++i;
+    }
+    return true;
+}
+
 int main(int argc, char** argv)
 {
     std::vector<std::string> args(argv + 1, argv + argc);
+    if (!arguments_known(args)) {
+        const bool help = std::find(args.begin(), args.end(), "--help") != args.end() || std::find(args.begin(), args.end(), "-h") != args.end();
+        (help ? std::cout : std::cerr) << usage;
+        return help ? 0 : 2;
+    }
     auto option = [&](const std::string& name, const std::string& fallback) {
         for (std::size_t i = 0; i + 1 < args.size(); ++i)
             if (args[i] == name)
