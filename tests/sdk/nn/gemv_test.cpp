@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -42,119 +43,104 @@ struct Problem {
     bool bias;
 };
 
-// Checks `kernel` on random data: every output within one bfloat16 rounding
-// (2^-8 relative) of the exact sum, plus float32 accumulation error
-// (cols * 2^-23 of the sum of |w x|, which matters only under cancellation).
-void check(void (*kernel)(const Bf16GemvArgs&, std::int64_t, std::int64_t), const Problem& p, std::uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal;
-    std::vector<std::uint16_t> weight(static_cast<std::size_t>(p.rows * p.row_stride), 0xffff);  // NaN padding must never be read
-    for (std::int64_t r = 0; r < p.rows; ++r)
-        for (std::int64_t c = 0; c < p.cols; ++c)
-            weight[static_cast<std::size_t>(r * p.row_stride + c)] = float_to_bf16(normal(rng));
-    std::vector<std::uint16_t> x_bits(static_cast<std::size_t>(p.cols));
-    for (auto& value : x_bits)
-        value = float_to_bf16(normal(rng));
-    std::vector<float> x(static_cast<std::size_t>(p.cols));
-    gemv_input_bf16(x_bits.data(), p.cols, x.data());
-    std::vector<std::uint16_t> bias(static_cast<std::size_t>(p.rows));
-    for (auto& value : bias)
-        value = float_to_bf16(normal(rng));
-    std::vector<std::uint16_t> y(static_cast<std::size_t>(p.rows + 1), 0x1234);  // one guard element
+// What the checks need to know of each kernel's element type.
+struct Bf16 {
+    using Value = std::uint16_t;  // bfloat16 bit pattern
+    using Args = Bf16GemvArgs;
+    static constexpr Value guard = 0x1234;
+    static constexpr int rounding_bits = 8;  // the result is rounded to bfloat16
+    static Value from_float(float value) { return float_to_bf16(value); }
+    static double to_double(Value value) { return bf16_to_float(value); }
+    static void input(const std::vector<Value>& x, std::vector<float>& out) { gemv_input_bf16(x.data(), static_cast<std::int64_t>(x.size()), out.data()); }
+};
 
-    Bf16GemvArgs args;
-    args.weight = weight.data();
-    args.row_stride = p.row_stride;
-    args.cols = p.cols;
-    args.x = x.data();
-    args.bias = p.bias ? bias.data() : nullptr;
-    args.y = y.data();
-    // Two calls over two halves of the rows, as threads would make them.
-    const std::int64_t half = p.rows / 2;
-    kernel(args, 0, half);
-    kernel(args, half, p.rows);
+struct F32 {
+    using Value = float;
+    using Args = F32GemvArgs;
+    static constexpr Value guard = 12.5f;
+    static constexpr int rounding_bits = 0;  // no rounding beyond accumulation
+    static Value from_float(float value) { return value; }
+    static double to_double(Value value) { return value; }
+    static void input(const std::vector<Value>& x, std::vector<float>& out) { out = x; }
+};
 
-    for (std::int64_t r = 0; r < p.rows; ++r) {
-        double exact = p.bias ? bf16_to_float(bias[static_cast<std::size_t>(r)]) : 0.0;
-        double magnitude = std::abs(exact);
-        for (std::int64_t c = 0; c < p.cols; ++c) {
-            double term = static_cast<double>(bf16_to_float(weight[static_cast<std::size_t>(r * p.row_stride + c)])) *
-                          bf16_to_float(x_bits[static_cast<std::size_t>(c)]);
-            exact += term;
-            magnitude += std::abs(term);
-        }
-        const double got = bf16_to_float(y[static_cast<std::size_t>(r)]);
-        const double tolerance = std::ldexp(std::abs(exact), -8) + static_cast<double>(p.cols) * std::ldexp(magnitude, -23);
-        ASSERT_LE(std::abs(got - exact), tolerance) << "row " << r << " of " << p.rows << "x" << p.cols << (p.bias ? " with bias" : "");
-    }
-    EXPECT_EQ(y[static_cast<std::size_t>(p.rows)], 0x1234) << "wrote past the last row";
-}
-
-// Column counts cover the 32- and 16-column steps and every tail.
+// Column counts cover the 32-, 16- and 8-column steps and every tail.
 const std::vector<Problem> problems{
     {1, 1, 1, false},   {3, 7, 7, true},     {4, 16, 16, false},    {5, 17, 20, true},    {9, 33, 40, false},
     {6, 48, 48, true},  {7, 63, 64, false},  {37, 203, 211, true},  {64, 768, 768, false},
 };
 
-// The float32 kernels: within float32 accumulation error of the exact sum.
-void check_f32(void (*kernel)(const F32GemvArgs&, std::int64_t, std::int64_t), const Problem& p, std::uint32_t seed)
+// Runs `kernel` on random data for every problem, over two halves of the
+// rows as threads would split them, and checks every output against the
+// exact sum: within one rounding to the output type (2^-8 relative for
+// bfloat16) plus float32 accumulation error ((cols + 1) * 2^-23 of the sum of
+// |w x|, which matters only under cancellation). Padding between rows holds
+// NaN, which must never be read, and one guard element after the output
+// must stay untouched.
+template <typename T>
+void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), std::uint32_t seed)
 {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal;
-    std::vector<float> weight(static_cast<std::size_t>(p.rows * p.row_stride), std::numeric_limits<float>::quiet_NaN());
-    for (std::int64_t r = 0; r < p.rows; ++r)
-        for (std::int64_t c = 0; c < p.cols; ++c)
-            weight[static_cast<std::size_t>(r * p.row_stride + c)] = normal(rng);
-    std::vector<float> x(static_cast<std::size_t>(p.cols));
-    for (auto& value : x)
-        value = normal(rng);
-    std::vector<float> bias(static_cast<std::size_t>(p.rows));
-    for (auto& value : bias)
-        value = normal(rng);
-    std::vector<float> y(static_cast<std::size_t>(p.rows + 1), 12.5f);
+    using Value = typename T::Value;
+    for (const Problem& p : problems) {
+        SCOPED_TRACE(std::to_string(p.rows) + "x" + std::to_string(p.cols) + (p.bias ? " with bias" : ""));
+        std::mt19937 rng(seed++);
+        std::normal_distribution<float> normal;
+        auto random_values = [&](std::size_t count) {
+            std::vector<Value> values(count);
+            for (auto& value : values)
+                value = T::from_float(normal(rng));
+            return values;
+        };
+        std::vector<Value> weight(static_cast<std::size_t>(p.rows * p.row_stride), T::from_float(std::numeric_limits<float>::quiet_NaN()));
+        for (std::int64_t r = 0; r < p.rows; ++r)
+            for (std::int64_t c = 0; c < p.cols; ++c)
+                weight[static_cast<std::size_t>(r * p.row_stride + c)] = T::from_float(normal(rng));
+        const std::vector<Value> x = random_values(static_cast<std::size_t>(p.cols));
+        std::vector<float> kernel_x(x.size());
+        T::input(x, kernel_x);
+        const std::vector<Value> bias = random_values(static_cast<std::size_t>(p.rows));
+        std::vector<Value> y(static_cast<std::size_t>(p.rows + 1), T::guard);
 
-    F32GemvArgs args;
-    args.weight = weight.data();
-    args.row_stride = p.row_stride;
-    args.cols = p.cols;
-    args.x = x.data();
-    args.bias = p.bias ? bias.data() : nullptr;
-    args.y = y.data();
-    const std::int64_t half = p.rows / 2;
-    kernel(args, 0, half);
-    kernel(args, half, p.rows);
+        typename T::Args args;
+        args.weight = weight.data();
+        args.row_stride = p.row_stride;
+        args.cols = p.cols;
+        args.x = kernel_x.data();
+        args.bias = p.bias ? bias.data() : nullptr;
+        args.y = y.data();
+        kernel(args, 0, p.rows / 2);
+        kernel(args, p.rows / 2, p.rows);
 
-    for (std::int64_t r = 0; r < p.rows; ++r) {
-        double exact = p.bias ? bias[static_cast<std::size_t>(r)] : 0.0;
-        double magnitude = std::abs(exact);
-        for (std::int64_t c = 0; c < p.cols; ++c) {
-            double term = static_cast<double>(weight[static_cast<std::size_t>(r * p.row_stride + c)]) * x[static_cast<std::size_t>(c)];
-            exact += term;
-            magnitude += std::abs(term);
+        for (std::int64_t r = 0; r < p.rows; ++r) {
+            double exact = p.bias ? T::to_double(bias[static_cast<std::size_t>(r)]) : 0.0;
+            double magnitude = std::abs(exact);
+            for (std::int64_t c = 0; c < p.cols; ++c) {
+                double term = T::to_double(weight[static_cast<std::size_t>(r * p.row_stride + c)]) * T::to_double(x[static_cast<std::size_t>(c)]);
+                exact += term;
+                magnitude += std::abs(term);
+            }
+            const double got = T::to_double(y[static_cast<std::size_t>(r)]);
+            double tolerance = static_cast<double>(p.cols + 1) * std::ldexp(magnitude, -23);
+            if (T::rounding_bits > 0)
+                tolerance += std::ldexp(std::abs(exact), -T::rounding_bits);
+            ASSERT_LE(std::abs(got - exact), tolerance) << "row " << r;
         }
-        const double tolerance = static_cast<double>(p.cols + 1) * std::ldexp(magnitude, -23);
-        ASSERT_LE(std::abs(y[static_cast<std::size_t>(r)] - exact), tolerance) << "row " << r << " of " << p.rows << "x" << p.cols;
+        EXPECT_EQ(y[static_cast<std::size_t>(p.rows)], T::guard) << "wrote past the last row";
     }
-    EXPECT_EQ(y[static_cast<std::size_t>(p.rows)], 12.5f) << "wrote past the last row";
 }
 
 }  // namespace
 
 TEST(F32GemvTest, PortableKernelMatchesExactSums)
 {
-    std::uint32_t seed = 200;
-    for (const auto& problem : problems)
-        check_f32(gemv_f32_generic, problem, seed++);
+    check<F32>(gemv_f32_generic, 200);
 }
 
 TEST(F32GemvTest, Avx2KernelMatchesExactSums)
 {
     if (!cpu_has_avx2_fma())
         GTEST_SKIP() << "this CPU has no AVX2 with FMA";
-    std::uint32_t seed = 300;
-    for (const auto& problem : problems)
-        check_f32(gemv_f32_avx2, problem, seed++);
+    check<F32>(gemv_f32_avx2, 300);
 }
 
 // Linear in float32 with one input row takes the kernel; it agrees with
@@ -206,18 +192,14 @@ TEST(Bf16ConversionTest, RoundsToNearestEvenLikeLibTorch)
 
 TEST(Bf16GemvTest, PortableKernelMatchesExactSums)
 {
-    std::uint32_t seed = 1;
-    for (const auto& problem : problems)
-        check(gemv_bf16_generic, problem, seed++);
+    check<Bf16>(gemv_bf16_generic, 1);
 }
 
 TEST(Bf16GemvTest, Avx2KernelMatchesExactSums)
 {
     if (!cpu_has_avx2_fma())
         GTEST_SKIP() << "this CPU has no AVX2 with FMA";
-    std::uint32_t seed = 100;
-    for (const auto& problem : problems)
-        check(gemv_bf16_avx2, problem, seed++);
+    check<Bf16>(gemv_bf16_avx2, 100);
 }
 
 // Linear with bfloat16 parameters and one input row (a decoding step) takes
