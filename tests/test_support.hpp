@@ -6,13 +6,19 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
+#include <utility>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
 
 namespace fairseq2::test {
 
@@ -101,5 +107,61 @@ inline std::filesystem::path reference_script(const std::string& name)
 {
     return std::filesystem::path(FAIRSEQ2_TEST_REFERENCE_DIR) / name;
 }
+
+// A command's exit status and output, for failure messages.
+inline std::string describe(const CommandResult& result)
+{
+    return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
+}
+
+// `text` as JSON; a parse error fails the test (and returns null).
+inline boost::json::value parse_json(const std::string& text)
+{
+    boost::system::error_code error;
+    boost::json::value value = boost::json::parse(text, error);
+    EXPECT_FALSE(error) << error.message() << " in:\n" << text;
+    return value;
+}
+
+// Sets (or unsets, with nullopt) an environment variable for a scope.
+class EnvVar {
+public:
+    EnvVar(std::string name, const std::optional<std::string>& value) : name_{std::move(name)}
+    {
+        if (const char* old = std::getenv(name_.c_str()); old != nullptr)
+            old_ = old;
+        if (value)
+            ::setenv(name_.c_str(), value->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
+    }
+    EnvVar(const EnvVar&) = delete;
+    EnvVar& operator=(const EnvVar&) = delete;
+    ~EnvVar()
+    {
+        if (old_)
+            ::setenv(name_.c_str(), old_->c_str(), 1);
+        else
+            ::unsetenv(name_.c_str());
+    }
+
+private:
+    std::string name_;
+    std::optional<std::string> old_;
+};
+
+// An asset card of a tiny llama (llama2_7b's body, 2 layers of width 64,
+// 256 tokens) that tests create with random weights.
+inline constexpr const char* tiny_llama_card = R"(name: tiny
+base: llama2_7b
+model_config:
+  model_dim: 64
+  num_layers: 2
+  num_attn_heads: 4
+  num_key_value_heads: 2
+  ffn_inner_dim: 128
+  vocab_info:
+    size: 256
+)";
 
 }  // namespace fairseq2::test

@@ -21,9 +21,12 @@ namespace fs = std::filesystem;
 
 using test::cli;
 using test::CommandResult;
+using test::describe;
+using test::parse_json;
 using test::run_command;
 using test::shell_quote;
 using test::TempDir;
+using test::tiny_llama_card;
 using test::write_file;
 
 const fs::path plugin_dir = FAIRSEQ2_TEST_PLUGIN_DIR;
@@ -54,19 +57,6 @@ CommandResult fs2(const AssetDirs& dirs, const std::string& args)
                        shell_quote(dirs.user.string()) + " FAIRSEQ2_ASSET_DIR=" + shell_quote(dirs.system.string()) +
                        " FAIRSEQ2_CACHE_DIR=" + shell_quote(dirs.cache.string()) + " " + cli() + " --plugin-dir " +
                        shell_quote(plugin_dir.string()) + " --log-level warn " + args);
-}
-
-std::string describe(const CommandResult& result)
-{
-    return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
-}
-
-boost::json::value parse_json(const std::string& text)
-{
-    boost::system::error_code error;
-    boost::json::value value = boost::json::parse(text, error);
-    EXPECT_FALSE(error) << error.message() << " in:\n" << text;
-    return value;
 }
 
 // Expects exit 1, nothing on stdout and `message` as the last stderr line.
@@ -123,18 +113,6 @@ std::string plugin_rows(const std::string& overridden = "")
 }
 
 // A tiny llama2_7b body: head dim 16, 2 KV heads, vocabulary 256.
-const char* const tiny_card = R"(name: tiny
-base: llama2_7b
-model_config:
-  model_dim: 64
-  num_layers: 2
-  num_attn_heads: 4
-  num_key_value_heads: 2
-  ffn_inner_dim: 128
-  vocab_info:
-    size: 256
-)";
-
 const std::string tiny_sets =
     "--set model_dim=64 --set num_layers=2 --set num_attn_heads=4 --set num_key_value_heads=2 --set ffn_inner_dim=128 "
     "--set vocab_info.size=256";
@@ -175,7 +153,7 @@ TEST(AssetsCliTest, ListGroupsBySourceUserFirst)
 {
     AssetDirs dirs;
     write_file(dirs.system / "tiny.yaml",
-               std::string(tiny_card) + "---\nname: llama3_8b\nmodel_family: llama\nmodel_arch: llama3_8b\ncheckpoint: /sys/l3.pt\n");
+               std::string(tiny_llama_card) + "---\nname: llama3_8b\nmodel_family: llama\nmodel_arch: llama3_8b\ncheckpoint: /sys/l3.pt\n");
     write_file(dirs.user / "cards.yaml",
                "name: tiny_real\nbase: tiny\ncheckpoint: weights/tiny.pt\n---\nname: llama2_7b@user\ncheckpoint: /data/l2.pt\n---\n"
                "name: readme\nnote: not a model\n---\nname: orphan\nbase: ghost\nmodel_family: llama\n");
@@ -222,7 +200,7 @@ TEST(AssetsCliTest, ListGroupsBySourceUserFirst)
 TEST(AssetsCliTest, ShowPrintsTheCardItsOverlayAndItsBases)
 {
     AssetDirs dirs;
-    write_file(dirs.system / "tiny.yaml", tiny_card);
+    write_file(dirs.system / "tiny.yaml", tiny_llama_card);
     write_file(dirs.user / "cards.yaml", "name: tiny_real\nbase: tiny\ncheckpoint: weights/tiny.pt\n---\nname: tiny@user\nmodel_config:\n  max_seq_len: 256\n");
 
     CommandResult result = fs2(dirs, "assets show tiny_real");
@@ -278,7 +256,7 @@ class AssetsCliModelTest : public ::testing::Test {
 protected:
     AssetsCliModelTest()
     {
-        write_file(dirs.system / "tiny.yaml", tiny_card);
+        write_file(dirs.system / "tiny.yaml", tiny_llama_card);
         write_file(dirs.user / "cards.yaml",
                    "name: tiny_real\nbase: tiny\ncheckpoint: weights/tiny.pt\n---\nname: tiny@user\nmodel_config:\n  max_seq_len: 256\n");
         // The weights of `generate ... --random-init --seed 7`, saved where
@@ -357,7 +335,7 @@ TEST_F(AssetsCliModelTest, ModelsConfigWithModel)
 TEST(AssetsCliTest, BadCardsFailWithTheirMessage)
 {
     AssetDirs dirs;
-    write_file(dirs.system / "tiny.yaml", tiny_card);
+    write_file(dirs.system / "tiny.yaml", tiny_llama_card);
     write_file(dirs.user / "bad.yaml", R"(name: orphan
 base: ghost
 ---

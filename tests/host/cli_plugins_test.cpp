@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 
 using fairseq2::test::cli;
 using fairseq2::test::CommandResult;
+using fairseq2::test::describe;
 using fairseq2::test::fixture;
 using fairseq2::test::fixture_dir;
 using fairseq2::test::llama_so;
@@ -31,11 +32,6 @@ using fairseq2::test::shell_quote;
 
 const std::string strict_failure =
     "error: 11 plugins failed to load and strict plugin loading is on (--strict-plugins or FAIRSEQ2_STRICT_PLUGINS): ";
-
-std::string describe(const CommandResult& result)
-{
-    return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
-}
 
 // `fairseq2 --log-level warn [--plugin-dir DIR]... ARGS` with `env` set and
 // nothing else from the caller's environment.

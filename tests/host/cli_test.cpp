@@ -22,7 +22,10 @@ namespace fs = std::filesystem;
 
 using fairseq2::test::cli;
 using fairseq2::test::CommandResult;
+using fairseq2::test::describe;
+using fairseq2::test::parse_json;
 using fairseq2::test::python;
+using fairseq2::test::reference_script;
 using fairseq2::test::run_command;
 using fairseq2::test::shell_quote;
 using fairseq2::test::TempDir;
@@ -51,19 +54,6 @@ CommandResult fs2(const std::string& args, const std::vector<fs::path>& extra_di
 CommandResult quiet(const std::string& args, const std::vector<fs::path>& extra_dirs = {})
 {
     return fs2("--log-level warn " + args, extra_dirs);
-}
-
-std::string describe(const CommandResult& result)
-{
-    return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
-}
-
-boost::json::value parse_json(const std::string& text)
-{
-    boost::system::error_code error;
-    boost::json::value value = boost::json::parse(text, error);
-    EXPECT_FALSE(error) << error.message() << " in:\n" << text;
-    return value;
 }
 
 // A JSON string as text; anything else as a marker that cannot match.
@@ -383,44 +373,13 @@ TEST(CliTest, GeneratePromptIds)
                  "The prompt (9 tokens) plus 1 new tokens exceed the model's maximum sequence length of 8.");
 }
 
-// A fairseq2-layout checkpoint of the tiny config whose greedy output is
-// always the next id: every layer adds nothing (zero output projections),
-// and final_proj row j is embedding row j - 1 (unit vectors, so the logits
-// of id i peak at i + 1).
-const char* const successor_checkpoint_script = R"PY(
-import collections, sys, torch
-V, D, L, H, KV, F = 256, 64, 2, 4, 2, 256
-hd = D // H
-g = torch.Generator().manual_seed(0)
-embed = torch.randn(V, D, generator=g)
-embed = embed / embed.norm(dim=1, keepdim=True)
-proj = torch.roll(embed, shifts=1, dims=0)
-assert torch.equal((embed @ proj.T).argmax(dim=1), (torch.arange(V) + 1) % V)
-sd = collections.OrderedDict()
-sd["decoder_frontend.embed.weight"] = embed
-for i in range(L):
-    p = "decoder.layers.%d." % i
-    sd[p + "self_attn_layer_norm.weight"] = torch.ones(D)
-    sd[p + "self_attn.q_proj.weight"] = torch.randn(D, D, generator=g) * 0.1
-    sd[p + "self_attn.k_proj.weight"] = torch.randn(KV * hd, D, generator=g) * 0.1
-    sd[p + "self_attn.v_proj.weight"] = torch.randn(KV * hd, D, generator=g) * 0.1
-    sd[p + "self_attn.output_proj.weight"] = torch.zeros(D, D)
-    sd[p + "ffn_layer_norm.weight"] = torch.ones(D)
-    sd[p + "ffn.gate_proj.weight"] = torch.randn(F, D, generator=g) * 0.1
-    sd[p + "ffn.inner_proj.weight"] = torch.randn(F, D, generator=g) * 0.1
-    sd[p + "ffn.output_proj.weight"] = torch.zeros(D, F)
-sd["decoder.layer_norm.weight"] = torch.ones(D)
-sd["final_proj.weight"] = proj
-torch.save({"model": sd, "model_key": "model", "fs2": True}, sys.argv[1])
-)PY";
 
 TEST(CliTest, GenerateFromCheckpoint)
 {
     TempDir dir;
-    const fs::path script = dir / "make_checkpoint.py";
     const fs::path checkpoint = dir / "tiny llama.pt";  // a space, to check quoting
-    write_file(script, successor_checkpoint_script);
-    CommandResult made = run_command(python() + " " + shell_quote(script.string()) + " " + shell_quote(checkpoint.string()));
+    CommandResult made = run_command(python() + " " + shell_quote(reference_script("make_successor_checkpoint.py").string()) + " " +
+                                     shell_quote(checkpoint.string()));
     ASSERT_EQ(made.exit_code, 0) << describe(made);
     ASSERT_TRUE(fs::is_regular_file(checkpoint));
 

@@ -28,46 +28,13 @@ namespace fs = std::filesystem;
 
 using models::ConfigOverrides;
 using models::ModelHub;
+using test::EnvVar;
 using test::TempDir;
+using test::tiny_llama_card;
 using test::write_file;
-
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const std::string& value) : name_{name}
-    {
-        if (const char* old = std::getenv(name))
-            old_ = old;
-        ::setenv(name, value.c_str(), 1);
-    }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-    ~ScopedEnv()
-    {
-        if (old_)
-            ::setenv(name_.c_str(), old_->c_str(), 1);
-        else
-            ::unsetenv(name_.c_str());
-    }
-
-private:
-    std::string name_;
-    std::optional<std::string> old_;
-};
 
 // A tiny llama2_7b body (head dim 16, 2 KV heads, vocabulary 256), as a
 // system card other cards build on.
-const char* const tiny_card = R"(name: tiny
-base: llama2_7b
-model_config:
-  model_dim: 64
-  num_layers: 2
-  num_attn_heads: 4
-  num_key_value_heads: 2
-  ffn_inner_dim: 128
-  vocab_info:
-    size: 256
-)";
-
 const std::vector<std::string> tiny_sets{"model_dim=64",         "num_layers=2",      "num_attn_heads=4",
                                          "num_key_value_heads=2", "ffn_inner_dim=128", "vocab_info.size=256"};
 
@@ -100,7 +67,7 @@ protected:
     {
         fs::create_directories(user);
         fs::create_directories(system);
-        write_file(system / "tiny.yaml", tiny_card);
+        write_file(system / "tiny.yaml", tiny_llama_card);
         host::HostOptions options;
         options.plugin_dirs = {FAIRSEQ2_TEST_PLUGIN_DIR};
         options.use_plugin_path_env = false;
@@ -119,9 +86,9 @@ protected:
     TempDir root;
     fs::path user = root / "user";
     fs::path system = root / "system";
-    ScopedEnv user_env{"FAIRSEQ2_USER_ASSET_DIR", user.string()};
-    ScopedEnv system_env{"FAIRSEQ2_ASSET_DIR", system.string()};
-    ScopedEnv cache_env{"FAIRSEQ2_CACHE_DIR", (root / "cache").string()};
+    EnvVar user_env{"FAIRSEQ2_USER_ASSET_DIR", user.string()};
+    EnvVar system_env{"FAIRSEQ2_ASSET_DIR", system.string()};
+    EnvVar cache_env{"FAIRSEQ2_CACHE_DIR", (root / "cache").string()};
     std::unique_ptr<host::Host> host;
 };
 

@@ -22,6 +22,7 @@
 #include "fairseq2/host/host.hpp"
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/model_handler.hpp"
+#include "test_support.hpp"
 
 namespace fairseq2::test {
 
@@ -87,33 +88,6 @@ inline boost::json::value tiny_llama_config(const models::ModelHandler& handler)
     object["vocab_info"].as_object()["size"] = 256;
     return handler.check_config(config);
 }
-
-// Sets (or unsets, with nullopt) an environment variable for a scope.
-class EnvVar {
-public:
-    EnvVar(std::string name, const std::optional<std::string>& value) : name_{std::move(name)}
-    {
-        if (const char* old = std::getenv(name_.c_str()); old != nullptr)
-            old_ = old;
-        if (value)
-            ::setenv(name_.c_str(), value->c_str(), 1);
-        else
-            ::unsetenv(name_.c_str());
-    }
-    EnvVar(const EnvVar&) = delete;
-    EnvVar& operator=(const EnvVar&) = delete;
-    ~EnvVar()
-    {
-        if (old_)
-            ::setenv(name_.c_str(), old_->c_str(), 1);
-        else
-            ::unsetenv(name_.c_str());
-    }
-
-private:
-    std::string name_;
-    std::optional<std::string> old_;
-};
 
 // Collects what the fairseq2 logger writes (warnings and above) for a scope.
 class LogCapture {

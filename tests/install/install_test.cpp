@@ -27,8 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 
 using fairseq2::test::CommandResult;
+using fairseq2::test::describe;
 using fairseq2::test::python;
 using fairseq2::test::read_file;
+using fairseq2::test::reference_script;
 using fairseq2::test::run_command;
 using fairseq2::test::shell_quote;
 using fairseq2::test::TempDir;
@@ -37,11 +39,6 @@ using fairseq2::test::write_file;
 const fs::path source_dir = FAIRSEQ2_TEST_SOURCE_DIR;
 const fs::path build_dir = FAIRSEQ2_TEST_BUILD_DIR;
 const std::string libdir = FAIRSEQ2_TEST_INSTALL_LIBDIR;
-
-std::string describe(const CommandResult& result)
-{
-    return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
-}
 
 std::string q(const fs::path& path)
 {
@@ -85,33 +82,6 @@ std::string cache_value(const fs::path& cache, const std::string& key)
     return "";
 }
 
-// The same successor checkpoint as the CLI tests: greedy output is always
-// the next id (tiny llama2_7b body, fairseq2 layout).
-const char* const successor_checkpoint_script = R"PY(
-import collections, sys, torch
-V, D, L, H, KV, F = 256, 64, 2, 4, 2, 256
-hd = D // H
-g = torch.Generator().manual_seed(0)
-embed = torch.randn(V, D, generator=g)
-embed = embed / embed.norm(dim=1, keepdim=True)
-proj = torch.roll(embed, shifts=1, dims=0)
-sd = collections.OrderedDict()
-sd["decoder_frontend.embed.weight"] = embed
-for i in range(L):
-    p = "decoder.layers.%d." % i
-    sd[p + "self_attn_layer_norm.weight"] = torch.ones(D)
-    sd[p + "self_attn.q_proj.weight"] = torch.randn(D, D, generator=g) * 0.1
-    sd[p + "self_attn.k_proj.weight"] = torch.randn(KV * hd, D, generator=g) * 0.1
-    sd[p + "self_attn.v_proj.weight"] = torch.randn(KV * hd, D, generator=g) * 0.1
-    sd[p + "self_attn.output_proj.weight"] = torch.zeros(D, D)
-    sd[p + "ffn_layer_norm.weight"] = torch.ones(D)
-    sd[p + "ffn.gate_proj.weight"] = torch.randn(F, D, generator=g) * 0.1
-    sd[p + "ffn.inner_proj.weight"] = torch.randn(F, D, generator=g) * 0.1
-    sd[p + "ffn.output_proj.weight"] = torch.zeros(D, F)
-sd["decoder.layer_norm.weight"] = torch.ones(D)
-sd["final_proj.weight"] = proj
-torch.save({"model": sd, "model_key": "model", "fs2": True}, sys.argv[1])
-)PY";
 
 TEST(InstallTest, ExamplesBuildAgainstTheInstalledPackageAndRun)
 {
@@ -222,8 +192,9 @@ TEST(InstallTest, ExamplesBuildAgainstTheInstalledPackageAndRun)
 
     // A model by name: a card in the user asset folder, its checkpoint
     // beside it.
-    write_file(root / "make_checkpoint.py", successor_checkpoint_script);
-    CommandResult made = run_command(python() + " " + q(root / "make_checkpoint.py") + " " + q(root / "cards" / "tiny_successor.pt"));
+    // Greedy output is always the next id (tests/reference/make_successor_checkpoint.py).
+    CommandResult made =
+        run_command(python() + " " + q(reference_script("make_successor_checkpoint.py")) + " " + q(root / "cards" / "tiny_successor.pt"));
     ASSERT_EQ(made.exit_code, 0) << describe(made);
     write_file(root / "cards" / "tiny_successor.yaml",
                "name: tiny_successor\n"

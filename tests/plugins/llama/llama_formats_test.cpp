@@ -40,6 +40,7 @@ namespace json = boost::json;
 using models::DecoderModel;
 using models::ModelHandler;
 using test::CommandResult;
+using test::describe;
 using test::shell_quote;
 using test::TempDir;
 
@@ -61,11 +62,6 @@ CommandResult fs2(const std::string& args)
 {
     return test::run_command("FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= " + test::cli() + " --plugin-dir " +
                              shell_quote(FAIRSEQ2_TEST_PLUGIN_DIR) + " --log-level warn " + args);
-}
-
-std::string describe(const CommandResult& result)
-{
-    return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
 }
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b)
