@@ -5,8 +5,8 @@
 #include <torch/nn/module.h>
 
 #include "fairseq2/logging.hpp"
-
 #include "fairseq2/models/abstract_model_handler.hpp"
+#include "fairseq2/nn/parameter_packing.hpp"
 
 namespace fairseq2::models {
 
@@ -17,6 +17,7 @@ std::shared_ptr<torch::nn::Module> ModelHandler::create(const boost::json::value
 {
     auto model = do_create(config, device, dtype);
     model->eval();
+    nn::pack_parameters(*model);
     return bind_lifetime(std::move(model), lifetime_token());
 }
 
@@ -35,6 +36,9 @@ std::shared_ptr<torch::nn::Module> ModelHandler::load_from_checkpoint(checkpoint
         log().info("Converting the {} weights of '{}' to {}, as asked.", c10::toString(stored), checkpoint.path.string(), c10::toString(*dtype));
     auto model = do_load_from_checkpoint(std::move(checkpoint), config, device, dtype.value_or(stored));
     model->eval();
+    // The checkpoint's own storages are gone by now, so each one packed is
+    // freed as it is copied.
+    nn::pack_parameters(*model);
     return bind_lifetime(std::move(model), lifetime_token());
 }
 

@@ -7,13 +7,13 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <c10/core/Allocator.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/init.h>
 
 #include "fairseq2/runtime/memory.hpp"
 #include "kernels/gemv.hpp"
 #include "serial_section.hpp"
+#include "storage_origin.hpp"
 
 namespace fairseq2::nn {
 
@@ -178,13 +178,26 @@ bool FusedProjection::still_fused() const
 
 namespace {
 
-// Whether `tensor`'s memory comes from its device's allocator. Memory that
-// does not (a memory-mapped checkpoint) is left alone: fusing would copy it,
-// and the mapped pages would stay resident beside the copy.
-bool allocated_here(const at::Tensor& tensor)
+// One tensor over `parts` when they lie back to back in one storage, in
+// order, each contiguous (as pack_parameters() places them): the fused
+// tensor is then a view, and fusing copies nothing. Undefined otherwise.
+at::Tensor adjacent_view(const std::vector<at::Tensor>& parts)
 {
-    const c10::Allocator* allocator = c10::GetAllocator(tensor.device().type());
-    return allocator != nullptr && tensor.storage().data_ptr().get_deleter() == allocator->raw_deleter();
+    const at::Tensor& first = parts.front();
+    std::int64_t offset = first.storage_offset();
+    std::int64_t rows = 0;
+    for (const at::Tensor& part : parts) {
+        if (!part.has_storage() || !part.storage().is_alias_of(first.storage()) || !part.is_contiguous() ||
+            part.dim() != first.dim() || part.sizes().slice(1) != first.sizes().slice(1) || part.storage_offset() != offset)
+            return {};
+        offset += part.numel();
+        rows += part.size(0);
+    }
+    auto sizes = first.sizes().vec();
+    sizes.front() = rows;
+    at::Tensor view = at::empty({0}, first.options());
+    view.set_(first.storage(), first.storage_offset(), sizes, first.strides());
+    return view;
 }
 
 }  // namespace
@@ -201,7 +214,7 @@ std::pair<at::Tensor, at::Tensor> FusedProjection::fused()
     const bool with_bias = parts_.front()->bias.defined();
     for (const auto& part : parts_) {
         if (part->weight.scalar_type() != first.scalar_type() || part->weight.device() != first.device() || part->weight.is_meta() ||
-            part->weight.size(1) != first.size(1) || part->bias.defined() != with_bias || !allocated_here(part->weight))
+            part->weight.size(1) != first.size(1) || part->bias.defined() != with_bias)
             return {};
     }
 
@@ -216,8 +229,23 @@ std::pair<at::Tensor, at::Tensor> FusedProjection::fused()
         if (with_bias)
             biases.push_back(part->bias);
     }
-    at::Tensor weight = at::cat(weights, 0);
-    at::Tensor bias = with_bias ? at::cat(biases, 0) : at::Tensor();
+
+    at::Tensor weight = adjacent_view(weights);
+    at::Tensor bias = with_bias ? adjacent_view(biases) : at::Tensor();
+    if (weight.defined() && (!with_bias || bias.defined())) {
+        weight_ = std::move(weight);
+        bias_ = std::move(bias);
+        return {weight_, bias_};
+    }
+
+    // Otherwise the parts move into one new buffer, unless their memory is
+    // borrowed (a memory-mapped checkpoint, a packed block): the copy would
+    // stay resident beside the original.
+    for (const auto& part : parts_)
+        if (!detail::allocated_by_torch(part->weight) || (with_bias && !detail::allocated_by_torch(part->bias)))
+            return {};
+    weight = at::cat(weights, 0);
+    bias = with_bias ? at::cat(biases, 0) : at::Tensor();
     std::int64_t row = 0;
     for (const auto& part : parts_) {
         const std::int64_t rows = part->weight.size(0);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -11,6 +13,8 @@
 #include "fairseq2/error.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/nn/padding_mask.hpp"
+#include "cpu_kernels.hpp"
+#include "kernels/attention.hpp"
 #include "serial_section.hpp"
 
 namespace fairseq2::nn {
@@ -40,19 +44,95 @@ public:
             keys_ = std::move(keys);
             values_ = std::move(values);
         }
-        keys_.narrow(2, size_, k.size(2)).copy_(k);
-        values_.narrow(2, size_, v.size(2)).copy_(v);
+        if (!write_rows(keys_, k) || !write_rows(values_, v)) {
+            keys_.narrow(2, size_, k.size(2)).copy_(k);
+            values_.narrow(2, size_, v.size(2)).copy_(v);
+        }
         size_ = needed;
     }
 
     at::Tensor keys() const { return keys_.narrow(2, 0, size_); }
     at::Tensor values() const { return values_.narrow(2, 0, size_); }
 
+    // The storage, (N, H_kv, capacity, d), and how many positions it holds.
+    const at::Tensor& key_buffer() const { return keys_; }
+    const at::Tensor& value_buffer() const { return values_; }
+    std::int64_t size() const { return size_; }
+
 private:
+    // Copies the rows of `x` (N, H_kv, S, d) after the cached positions of
+    // `buffer` with memcpy: a narrow and a copy_ per tensor cost more than
+    // the copying for a decoding step's one row per head. False (nothing
+    // written) when the dtypes differ or autograd would have to record.
+    bool write_rows(const at::Tensor& buffer, const at::Tensor& x) const
+    {
+        if (!detail::kernel_ready(x) || x.scalar_type() != buffer.scalar_type() || x.stride(3) != 1)
+            return false;
+        const auto element = static_cast<std::int64_t>(x.element_size());
+        const auto row_bytes = static_cast<std::size_t>(x.size(3) * element);
+        const auto* from = static_cast<const char*>(x.data_ptr());
+        auto* to = static_cast<char*>(buffer.data_ptr());
+        for (std::int64_t n = 0; n < x.size(0); ++n)
+            for (std::int64_t h = 0; h < x.size(1); ++h)
+                for (std::int64_t s = 0; s < x.size(2); ++s)
+                    std::memcpy(to + (n * buffer.stride(0) + h * buffer.stride(1) + (size_ + s) * buffer.stride(2)) * element,
+                                from + (n * x.stride(0) + h * x.stride(1) + s * x.stride(2)) * element, row_bytes);
+        return true;
+    }
+
     at::Tensor keys_;
     at::Tensor values_;
     std::int64_t size_ = 0;
 };
+
+// A decoding step, one query position per sequence, attending to every
+// cached position, with the kernel of kernels/attention.hpp; undefined when
+// the tensors do not suit it (another dtype or device, autograd recording,
+// heads not back to back). `q` is (N, H_kv, G, 1, d); the result is
+// (N, 1, H d).
+template <typename T>
+at::Tensor attend_one_position(const at::Tensor& q, const KeyValueCache& cache, std::int64_t head_dim)
+{
+    const std::int64_t batch = q.size(0);
+    const std::int64_t kv_heads = q.size(1);
+    const std::int64_t group = q.size(2);
+    const at::Tensor& keys = cache.key_buffer();
+    const at::Tensor& values = cache.value_buffer();
+    detail::DecodeAttentionArgs<T> args;
+    args.queries = static_cast<const T*>(q.data_ptr());
+    args.query_stride = q.stride(0);
+    args.keys = static_cast<const T*>(keys.data_ptr());
+    args.values = static_cast<const T*>(values.data_ptr());
+    args.cache_stride = keys.stride(0);
+    args.head_stride = keys.stride(1);
+    args.num_heads = kv_heads * group;
+    args.group = group;
+    args.num_keys = cache.size();
+    args.head_dim = head_dim;
+    args.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+    at::Tensor out = at::empty({batch, 1, args.num_heads * head_dim}, q.options());
+    args.out = static_cast<T*>(out.data_ptr());
+    args.out_stride = args.num_heads * head_dim;
+    detail::for_each_chunk(batch * args.num_heads, 2 * args.num_keys * head_dim, [&](std::int64_t first, std::int64_t last) {
+        thread_local std::vector<float> scratch;
+        scratch.resize(static_cast<std::size_t>(detail::decode_attention_scratch(args.num_keys, head_dim)));
+        detail::attend_one_position(args, first, last, scratch.data());
+    });
+    return out;
+}
+
+at::Tensor attend_one_position(const at::Tensor& q, const KeyValueCache& cache, std::int64_t head_dim)
+{
+    const at::Tensor& keys = cache.key_buffer();
+    // Query heads must lie back to back, d values each, in every sequence.
+    const bool heads_adjacent = q.stride(4) == 1 && q.stride(2) == head_dim && q.stride(1) == q.size(2) * head_dim;
+    if (!detail::kernel_ready(q) || !heads_adjacent || keys.scalar_type() != q.scalar_type() || !keys.device().is_cpu() ||
+        keys.stride(3) != 1 || keys.stride(2) != head_dim || !cache.value_buffer().strides().equals(keys.strides()))
+        return {};
+    if (q.scalar_type() == at::kFloat)
+        return attend_one_position<float>(q, cache, head_dim);
+    return attend_one_position<std::uint16_t>(q, cache, head_dim);
+}
 
 // at::bmm(a, b), with the batch split between threads: one fork and join
 // per product. at::bmm itself runs BLAS once per batch entry, each call
@@ -153,6 +233,10 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
             state_bag->set_state(this, std::move(owned));
         }
         cache->append(k, v, state_bag->max_num_steps());
+        // A decoding step sees every cached position: no mask to apply.
+        if (seq_len == 1 && padding_mask == nullptr)
+            if (at::Tensor attn = attend_one_position(q, *cache, head_dim); attn.defined())
+                return output_proj->forward(attn);
         k = cache->keys();
         v = cache->values();
     }

@@ -5,7 +5,9 @@
 
 #include <ATen/ATen.h>
 
+#include "cpu_kernels.hpp"
 #include "fairseq2/error.hpp"
+#include "kernels/rotary.hpp"
 
 namespace fairseq2::nn {
 
@@ -56,6 +58,54 @@ at::Tensor RotaryEncoder::rotations(std::int64_t num_positions, const at::Device
     return rotations_;
 }
 
+namespace {
+
+// The rotation in one pass (kernels/rotary.hpp) when x is a float32 or
+// bfloat16 CPU tensor whose dimensions after seq_dim are contiguous (the
+// vectors of one position lie back to back); undefined otherwise. The
+// result is contiguous.
+at::Tensor rotate_with_kernel(const at::Tensor& x, const at::Tensor& table, std::int64_t start_step, std::int64_t seq_dim)
+{
+    if (!detail::kernel_ready(x) || !table.device().is_cpu() || !table.is_contiguous())
+        return {};
+    const std::int64_t dim = x.size(-1);
+    std::int64_t count = 1;  // vectors per position
+    for (std::int64_t k = x.dim() - 1; k > seq_dim; --k) {
+        if (x.stride(k) != (k == x.dim() - 1 ? 1 : count * dim))
+            return {};
+        if (k < x.dim() - 1)
+            count *= x.size(k);
+    }
+    std::int64_t outer = 1;  // index over the dimensions before seq_dim
+    for (std::int64_t k = 0; k < seq_dim; ++k)
+        outer *= x.size(k);
+    const std::int64_t seq_len = x.size(seq_dim);
+    at::Tensor y = at::empty(x.sizes(), x.options());
+    if (y.numel() == 0)
+        return y;
+    const auto* turns = reinterpret_cast<const float*>(table.data_ptr()) + start_step * dim;
+    const std::int64_t row = count * dim;  // values per position
+    detail::for_each_chunk(outer * seq_len, 2 * row, [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t index = first; index < last; ++index) {
+            const std::int64_t pos = index % seq_len;
+            // The offset of (outer index, pos) in x, through its strides.
+            std::int64_t offset = pos * x.stride(seq_dim);
+            for (std::int64_t k = seq_dim - 1, rest = index / seq_len; k >= 0; --k) {
+                offset += (rest % x.size(k)) * x.stride(k);
+                rest /= x.size(k);
+            }
+            if (x.scalar_type() == at::kFloat)
+                detail::rotate_pairs(x.data_ptr<float>() + offset, y.data_ptr<float>() + index * row, count, dim, turns + pos * dim);
+            else
+                detail::rotate_pairs(static_cast<const std::uint16_t*>(x.data_ptr()) + offset,
+                                     static_cast<std::uint16_t*>(y.data_ptr()) + index * row, count, dim, turns + pos * dim);
+        }
+    });
+    return y;
+}
+
+}  // namespace
+
 at::Tensor RotaryEncoder::forward(const at::Tensor& x, std::int64_t start_step, std::int64_t seq_dim) const
 {
     if (seq_dim < 0)
@@ -67,7 +117,10 @@ at::Tensor RotaryEncoder::forward(const at::Tensor& x, std::int64_t start_step, 
     if (start_step + seq_len > max_seq_len)
         throw InvalidArgumentError("The sequence reaches position " + std::to_string(start_step + seq_len) +
                                    ", past the maximum sequence length " + std::to_string(max_seq_len) + " of the rotary encoder.");
-    at::Tensor turns = rotations(start_step + seq_len, x.device()).narrow(0, start_step, seq_len);  // (S, d/2)
+    const at::Tensor table = rotations(start_step + seq_len, x.device());  // (P, d/2) complex64
+    if (at::Tensor y = rotate_with_kernel(x, table, start_step, seq_dim); y.defined())
+        return y;
+    at::Tensor turns = table.narrow(0, start_step, seq_len);  // (S, d/2)
     // Broadcast over the dimensions between the positions and the pairs.
     for (std::int64_t dim = seq_dim + 1; dim < x.dim() - 1; ++dim)
         turns = turns.unsqueeze(-2);

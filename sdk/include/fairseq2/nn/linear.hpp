@@ -46,14 +46,17 @@ public:
 // Several projections of one input computed as a single matrix product (the
 // q/k/v projections of attention, the gate and inner projections of a GLU).
 // The parts stay ordinary Linear modules with their own state-dict names: on
-// first use their weights are moved into one buffer and become views of it,
-// so fusing costs no memory. When a part's weight is later replaced (a
+// first use, parts already lying back to back in one storage (as
+// pack_parameters() places them) are taken as one view; otherwise their
+// weights are moved into one buffer and become views of it. Either way
+// fusing costs no memory. When a part's weight is later replaced (a
 // checkpoint loaded with set_data, the module moved to another device), the
 // next call notices and fuses again. The parts are computed one by one when
 // they cannot share a buffer (different dtypes or devices, bias on some but
-// not all), when their weights live in memory the allocator does not own (a
-// memory-mapped checkpoint, which fusing would duplicate), and while autograd
-// records (gradients must reach each part's own parameters).
+// not all), when they are not adjacent and their weights live in memory the
+// allocator does not own (a memory-mapped checkpoint, which fusing would
+// duplicate), and while autograd records (gradients must reach each part's
+// own parameters).
 class FAIRSEQ2_API FusedProjection {
 public:
     explicit FusedProjection(std::vector<std::shared_ptr<Linear>> parts);

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "bfloat16.hpp"
+
 namespace fairseq2::nn::detail {
 
 // Rows [first, last) of y = W x (+ bias), rounded to bfloat16 (to nearest,
@@ -59,8 +61,5 @@ struct F32GemvArgs {
 void gemv_f32(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
 void gemv_f32_generic(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
 void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
-
-float bf16_to_float(std::uint16_t bits);
-std::uint16_t float_to_bf16(float value);
 
 }  // namespace fairseq2::nn::detail
