@@ -42,6 +42,7 @@
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "fairseq2/checkpoint/torch_archive.hpp"
 #include "fairseq2/config/overrides.hpp"
+#include "fairseq2/generation/generator.hpp"
 #include "fairseq2/host/host.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/model_handler.hpp"
@@ -133,14 +134,12 @@ boost::json::value make_config(const fairseq2::models::ModelHandler& handler, co
     return handler.check_config(config);
 }
 
-// Runs the prompt through the decoder into `bag` and returns the logits of
-// its last position, (N, vocab), as the generator does: the other positions'
-// logits are never needed.
+// Runs the prompt through the decoder into `bag` as the generator does
+// (chunks of GenerationOptions' default size) and returns the logits of its
+// last position, (N, vocab).
 at::Tensor prefill(fairseq2::models::DecoderModel& model, const at::Tensor& tokens, fairseq2::nn::IncrementalStateBag& bag)
 {
-    at::Tensor hidden = model.decode(tokens, nullptr, &bag);
-    bag.increment_step_nr(tokens.size(1));
-    return model.project(hidden.narrow(1, hidden.size(1) - 1, 1)).select(1, 0);
+    return fairseq2::generation::prefill(model, tokens, bag, fairseq2::generation::GenerationOptions{}.prefill_chunk_size);
 }
 
 // Tokens/s of greedy decoding after a 16-token prompt, batch `batch`.

@@ -44,6 +44,7 @@ struct GenerateArgs {
     std::string dtype = "auto";
     bool no_mmap = false;
     int threads = 0;
+    std::int64_t prefill_chunk = generation::GenerationOptions{}.prefill_chunk_size;
     bool json = false;
 };
 
@@ -160,6 +161,7 @@ int run_generate(CliContext& context, const GenerateArgs& args)
     options.top_p = args.top_p;
     options.seed = args.seed;
     options.eos_idx = vocab.eos_idx.value_or(-1);
+    options.prefill_chunk_size = args.prefill_chunk;
     if (!options.greedy && (options.temperature <= 0.0 || options.top_p <= 0.0 || options.top_p > 1.0))
         throw InvalidArgumentError("Sampling needs --temperature > 0 and 0 < --top-p <= 1.");
 
@@ -225,6 +227,10 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
                     "weights are converted only when this differs from the checkpoint's");
     cmd->add_flag("--no-mmap", args->no_mmap, "Read safetensors files into memory instead of memory-mapping them");
     cmd->add_option("--threads", args->threads, "Number of CPU threads (default: the number of physical cores)");
+    cmd->add_option("--prefill-chunk", args->prefill_chunk,
+                    "Prompt positions run through the model at a time, which bounds the memory of long prompts (default " +
+                        std::to_string(args->prefill_chunk) + "; 0: the whole prompt at once)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--json", args->json, "Print one JSON object with ids and timings");
     cmd->callback([&context, &exit_code, args, temperature, top_p] {
         context.apply_globals();

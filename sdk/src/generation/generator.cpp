@@ -1,5 +1,6 @@
 #include "fairseq2/generation/generator.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <ATen/ATen.h>
@@ -40,10 +41,30 @@ std::int64_t choose(const at::Tensor& logits, const GenerationOptions& options, 
 
 }  // namespace
 
+at::Tensor prefill(models::DecoderModel& model, const at::Tensor& seqs, nn::IncrementalStateBag& state_bag, std::int64_t chunk_size)
+{
+    if (chunk_size < 0)
+        throw InvalidArgumentError("The prefill chunk size must not be negative, but is " + std::to_string(chunk_size) + ".");
+    const std::int64_t seq_len = seqs.size(1);
+    if (seq_len == 0)
+        throw InvalidArgumentError("The prompt is empty; give at least one token id.");
+    const std::int64_t step = chunk_size == 0 ? seq_len : chunk_size;
+    at::Tensor hidden;
+    for (std::int64_t first = 0; first < seq_len; first += step) {
+        const std::int64_t len = std::min(step, seq_len - first);
+        hidden = model.decode(seqs.narrow(1, first, len), nullptr, &state_bag);
+        state_bag.increment_step_nr(len);
+    }
+    return model.project(hidden.narrow(1, hidden.size(1) - 1, 1)).select(1, 0);
+}
+
 GenerationResult generate(models::DecoderModel& model, const std::vector<std::int64_t>& prompt, const GenerationOptions& options)
 {
     if (prompt.empty())
         throw InvalidArgumentError("The prompt is empty; give at least one token id.");
+    if (options.prefill_chunk_size < 0)
+        throw InvalidArgumentError("The prefill chunk size must not be negative, but is " + std::to_string(options.prefill_chunk_size) +
+                                   ".");
     if (options.max_new_tokens < 0)
         throw InvalidArgumentError("The number of new tokens must not be negative, but is " + std::to_string(options.max_new_tokens) + ".");
     const std::int64_t vocab_size = model.vocab_info().size;
@@ -70,10 +91,8 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
     at::Tensor seqs = at::tensor(prompt, at::kLong).to(device).unsqueeze(0);
     // Only the last position's logits choose the next token: projecting the
     // whole prompt onto the vocabulary would cost as much as a layer or more.
-    at::Tensor hidden = model.decode(seqs, nullptr, &state_bag);
-    at::Tensor logits = model.project(hidden.narrow(1, hidden.size(1) - 1, 1));
-    state_bag.increment_step_nr(seqs.size(1));
-    std::int64_t next = choose(logits[0][-1], options, generator);
+    at::Tensor logits = prefill(model, seqs, state_bag, options.prefill_chunk_size);
+    std::int64_t next = choose(logits[0], options, generator);
     result.ids.push_back(next);
     result.prefill_seconds = seconds_since(start);
 

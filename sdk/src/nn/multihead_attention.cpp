@@ -252,10 +252,13 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
     at::Tensor attn = at::empty({batch, seq_len, kv_heads, group, head_dim}, v.options());
 
     // Queries go through in chunks of positions, so the float32 scores of a
-    // chunk stay under chunk_score_limit elements whatever the prompt length
-    // (a 512-token prompt of a 1B llama would otherwise need 32 MiB of scores
-    // per layer, twice). Decoding steps are one chunk.
-    constexpr std::int64_t chunk_score_limit = std::int64_t{1} << 20;
+    // chunk stay under chunk_score_limit elements (1 MiB) whatever the prompt
+    // length (a 512-token prompt of a 1B llama would otherwise need 32 MiB of
+    // scores per layer, twice). The scores are the largest temporaries of a
+    // prefill, and the heap keeps the room of the largest: at 4 MiB a small
+    // bfloat16 llama's peak RSS was 20 MB higher, for no speed. Decoding
+    // steps are one chunk.
+    constexpr std::int64_t chunk_score_limit = std::int64_t{1} << 18;
     const std::int64_t chunk_len =
         std::min(seq_len, std::max<std::int64_t>(16, chunk_score_limit / std::max<std::int64_t>(1, batch_heads * group * key_len)));
 

@@ -1,7 +1,9 @@
 #include "fairseq2/nn/parameter_packing.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -70,6 +72,30 @@ Block* map_block(std::size_t length, bool& huge_pages)
     return new Block{base, length};
 }
 
+// Copies `bytes` from `from` to `to` in slices, and when `discard` is set
+// hands each slice's source pages back to the system once copied, so that
+// copying a storage never holds it twice (an embedding table of a 1B llama
+// is 1 GB in float32). Only pages wholly inside the source go back: the
+// allocator's bookkeeping next to an allocation lives outside it, and the
+// source is freed right after, so its contents are never read again.
+void copy_and_discard(char* to, const char* from, std::size_t bytes, bool discard)
+{
+    constexpr std::size_t slice = std::size_t{8} << 20;
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto start = reinterpret_cast<std::uintptr_t>(from);
+    std::uintptr_t discarded = (start + page - 1) / page * page;  // first page wholly inside
+    for (std::size_t done = 0; done < bytes;) {
+        const std::size_t length = std::min(slice, bytes - done);
+        std::memcpy(to + done, from + done, length);
+        done += length;
+        const std::uintptr_t copied = (start + done) / page * page;
+        if (discard && copied > discarded) {
+            madvise(reinterpret_cast<void*>(discarded), copied - discarded, MADV_DONTNEED);
+            discarded = copied;
+        }
+    }
+}
+
 // One storage to move and every tensor of the module that uses it.
 struct Move {
     c10::Storage storage;
@@ -130,9 +156,11 @@ PackedParameters pack_parameters(torch::nn::Module& module)
     auto* base = static_cast<char*>(block->base);
 
     at::NoGradGuard no_grad;
-    std::int64_t freed_since_release = 0;
     for (Move& move : moves) {
-        std::memcpy(base + move.offset, move.storage.data(), move.storage.nbytes());
+        // The source may go back page by page only if nothing outside the
+        // module holds it: here one reference per tensor moved, and ours.
+        const bool sole_owner = move.storage.use_count() == static_cast<std::size_t>(move.tensors.size()) + 1;
+        copy_and_discard(base + move.offset, static_cast<const char*>(move.storage.data()), move.storage.nbytes(), sole_owner);
         for (at::Tensor& tensor : move.tensors) {
             // Parameters created in inference mode are inference tensors and
             // take new data only there.
@@ -145,16 +173,11 @@ PackedParameters pack_parameters(torch::nn::Module& module)
             ++packed.tensors;
         }
         packed.bytes += static_cast<std::int64_t>(move.storage.nbytes());
-        freed_since_release += static_cast<std::int64_t>(move.storage.nbytes());
         move.tensors.clear();
         move.storage = c10::Storage();
-        // Freed storages are resident heap memory until handed back: hand
-        // them back as we go, so the copy never holds twice the weights.
-        if (freed_since_release >= (std::int64_t{64} << 20)) {
-            release_free_memory();
-            freed_since_release = 0;
-        }
     }
+    // Storages that others still held stay resident with them; what was
+    // freed and not discarded goes back now.
     release_free_memory();
     log().debug("Packed {} weight tensors ({} bytes) into one block{}.", packed.tensors, packed.bytes,
                 packed.huge_pages ? " on huge pages" : "");

@@ -30,9 +30,11 @@ struct PackedParameters {
 // parts of a fused projection, registered one after another, stay adjacent
 // and fuse without a copy). Tensors sharing a storage (tied weights, views)
 // keep sharing it. Memory the allocator does not own (a memory-mapped
-// checkpoint) is left where it is, as are tensors of other devices. Old
-// storages are freed as they are replaced, so memory use grows by at most
-// one storage at a time. When the block cannot be mapped nothing changes.
+// checkpoint) is left where it is, as are tensors of other devices. Each
+// old storage is handed back to the system as it is copied, a few
+// megabytes at a time, unless something outside the module still holds it:
+// packing needs no memory beyond the weights. When the block cannot be
+// mapped nothing changes.
 // Not thread-safe against concurrent use of the module.
 FAIRSEQ2_API PackedParameters pack_parameters(torch::nn::Module& module);
 
