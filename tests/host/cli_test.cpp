@@ -373,6 +373,26 @@ TEST(CliTest, GeneratePromptIds)
                  "The prompt (9 tokens) plus 1 new tokens exceed the model's maximum sequence length of 8.");
 }
 
+// The prompt runs through the model in chunks of --prefill-chunk positions;
+// the chunk size changes no token.
+TEST(CliTest, GeneratePrefillChunksGiveTheSameTokens)
+{
+    std::string prompt;
+    for (int i = 0; i < 40; ++i) {
+        if (i > 0)
+            prompt += ' ';
+        prompt += std::to_string((i * 37 + 5) % 256);
+    }
+    const std::string args = "--prompt-ids '" + prompt + "' --max-new-tokens 6";
+    const std::vector<std::int64_t> whole = generate_ids(args + " --prefill-chunk 0", 6);
+    EXPECT_EQ(generate_ids(args, 6), whole);  // the default, 128: one chunk here
+    EXPECT_EQ(generate_ids(args + " --prefill-chunk 7", 6), whole);
+    EXPECT_EQ(generate_ids(args + " --prefill-chunk 1", 6), whole);
+
+    CommandResult negative = quiet("generate " + tiny + " --random-init --prefill-chunk -3");
+    EXPECT_NE(negative.exit_code, 0) << describe(negative);
+    EXPECT_NE(negative.err.find("--prefill-chunk"), std::string::npos) << describe(negative);
+}
 
 TEST(CliTest, GenerateFromCheckpoint)
 {

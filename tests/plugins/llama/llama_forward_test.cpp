@@ -24,6 +24,7 @@
 #include "fairseq2/checkpoint/torch_archive.hpp"
 #include "fairseq2/config/overrides.hpp"
 #include "fairseq2/error.hpp"
+#include "fairseq2/generation/generator.hpp"
 #include "fairseq2/host/host.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/model_handler.hpp"
@@ -382,6 +383,54 @@ TEST_F(LlamaForwardTest, IncrementalDecodingMatchesFullPass)
                diff);
         EXPECT_LE(diff, consistency_tolerance);
     }
+}
+
+// The generator's prefill gives the last position's logits of one full
+// pass whatever its chunk size, leaves the bag at the prompt's end, and
+// rejects a negative chunk size.
+TEST_F(LlamaForwardTest, ChunkedPrefillGivesTheLogitsOfOnePass)
+{
+    const Reference& ref = reference_a();
+    auto model = load(ref.checkpoint, small_config());
+    at::Tensor tokens = to_tensor(default_tokens());
+    const std::int64_t seq_len = tokens.size(1);
+    at::Tensor last = ref.logits.select(1, seq_len - 1);  // (N, vocab)
+    c10::InferenceMode guard;
+    for (std::int64_t chunk : {0, 1, 5, 12, 100}) {
+        fairseq2::nn::IncrementalStateBag bag(seq_len + 1);
+        at::Tensor logits = fairseq2::generation::prefill(*model, tokens, bag, chunk);
+        ASSERT_EQ(logits.sizes(), last.sizes()) << chunk;
+        EXPECT_EQ(bag.step_nr(), seq_len) << chunk;
+        const double diff = max_abs_diff(logits, last);
+        report("prefill in chunks of " + std::to_string(chunk) + " vs reference", diff);
+        EXPECT_LE(diff, reference_tolerance) << chunk;
+    }
+    fairseq2::nn::IncrementalStateBag bag(seq_len);
+    EXPECT_THROW(fairseq2::generation::prefill(*model, tokens, bag, -1), fairseq2::InvalidArgumentError);
+}
+
+// A bfloat16 model decoding one token at a time (the CPU kernels) stays as
+// close to the float32 reference as its full pass does: max abs diff <=
+// 5e-2 * max |logits|.
+TEST_F(LlamaForwardTest, BFloat16IncrementalDecodingIsCloseToFloat32)
+{
+    const Reference& ref = reference_a();
+    auto model = load(ref.checkpoint, small_config(), at::kBFloat16);
+    at::Tensor tokens = to_tensor(default_tokens());
+    const std::int64_t seq_len = tokens.size(1);
+    c10::InferenceMode guard;
+    fairseq2::nn::IncrementalStateBag bag(seq_len);
+    std::vector<at::Tensor> steps;
+    for (std::int64_t pos = 0; pos < seq_len; ++pos) {
+        steps.push_back(model->forward(tokens.narrow(1, pos, 1), nullptr, &bag));
+        bag.increment_step_nr(1);
+    }
+    at::Tensor incremental = at::cat(steps, 1);
+    ASSERT_EQ(incremental.scalar_type(), at::kBFloat16);
+    const double scale = ref.logits.abs().max().item<double>();
+    const double diff = max_abs_diff(incremental, ref.logits);
+    report("bfloat16 incremental decoding vs reference (logit scale " + std::to_string(scale) + ")", diff);
+    EXPECT_LE(diff, 5e-2 * scale);
 }
 
 // A right-padded batch: real positions give the logits of each sequence run
