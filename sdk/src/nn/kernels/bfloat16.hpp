@@ -52,9 +52,11 @@ inline void store(std::uint16_t* out, float value)
 }  // namespace fairseq2::nn::detail
 
 // Kernels marked FAIRSEQ2_CLONES are compiled twice on x86-64, for AVX2 with
-// FMA and for the baseline; the loader picks the one the CPU runs.
+// FMA (x86-64-v3) and for the baseline; the loader picks the one the CPU
+// supports. (Not "arch=haswell": that clone runs only on CPUs that are a
+// Haswell, not on those that merely support its instructions.)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FAIRSEQ2_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#define FAIRSEQ2_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define FAIRSEQ2_CLONES
 #endif
