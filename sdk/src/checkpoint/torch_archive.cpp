@@ -36,6 +36,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -1221,6 +1222,12 @@ std::optional<ModelMetadata> extract_model_metadata(const c10::IValue& checkpoin
 void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict& state_dict,
                               const std::optional<ModelMetadata>& model_metadata) {
     c10::Dict<std::string, at::Tensor> model;
+    // Tensors viewing part of a larger storage (packed weights, slices) are
+    // written as their own bytes through a storage over just their memory,
+    // without a copy; entries over the same memory (tied weights) share one
+    // such storage, so the archive holds them once, as torch.save writes
+    // them. The state dict keeps the memory alive until the file is written.
+    std::map<std::tuple<const void*, std::size_t, c10::ScalarType>, at::Tensor> views;
     for (const auto& [name, tensor] : state_dict) {
         if (!tensor.defined()) {
             fail_write(path, "the state dict entry '" + name + "' is an undefined tensor.");
@@ -1234,9 +1241,12 @@ void save_fairseq2_checkpoint(const std::filesystem::path& path, const StateDict
         }
         t = t.contiguous();
         // A view of a larger storage would drag the whole storage along.
-        if (t.storage_offset() != 0 ||
-            t.storage().nbytes() != static_cast<std::size_t>(t.numel()) * t.element_size()) {
-            t = t.clone();
+        const auto bytes = static_cast<std::size_t>(t.numel()) * t.element_size();
+        if (t.numel() > 0 && (t.storage_offset() != 0 || t.storage().nbytes() != bytes)) {
+            auto [it, inserted] = views.try_emplace({t.data_ptr(), bytes, t.scalar_type()});
+            if (inserted)
+                it->second = at::from_blob(t.data_ptr(), {t.numel()}, t.options());
+            t = it->second.view(t.sizes());
         }
         model.insert(name, std::move(t));
     }

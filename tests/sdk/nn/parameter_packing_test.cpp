@@ -14,10 +14,13 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
+#include "fairseq2/checkpoint/state_dict.hpp"
+#include "fairseq2/checkpoint/torch_archive.hpp"
 #include "fairseq2/nn/embedding.hpp"
 #include "fairseq2/nn/linear.hpp"
 #include "fairseq2/nn/multihead_attention.hpp"
 #include "fairseq2/nn/parameter_packing.hpp"
+#include "test_support.hpp"
 
 using namespace fairseq2::nn;
 
@@ -105,6 +108,28 @@ TEST(ParameterPackingTest, MovesWeightsIntoOneBlockKeepingValuesAndSharing)
     // Packed memory is not LibTorch's: packing again moves nothing.
     EXPECT_EQ(pack_parameters(toy).tensors, 0);
     EXPECT_EQ(address(q), q_address);
+}
+
+// A packed model saves each tensor's own bytes (not the whole block), tied
+// weights once, without copying, and reads back equal.
+TEST(ParameterPackingTest, PackedModelsSaveEachTensorOnce)
+{
+    Toy toy;
+    pack_parameters(toy);
+    fairseq2::test::TempDir dir;
+    const auto path = dir.path() / "toy.pt";
+    fairseq2::checkpoint::save_fairseq2_checkpoint(path, fairseq2::checkpoint::module_state_dict(toy));
+
+    std::int64_t stored = 0;
+    const c10::IValue archive =
+        fairseq2::checkpoint::read_torch_archive(path, [&](std::uint64_t bytes) { stored += static_cast<std::int64_t>(bytes); });
+    EXPECT_EQ(stored, static_cast<std::int64_t>(976 * sizeof(float))) << "each tensor once, the tied table once";
+    const auto state_dict = fairseq2::checkpoint::extract_state_dict(archive, path.string());
+    const auto params = toy.named_parameters();
+    ASSERT_EQ(state_dict.size(), params.size());
+    for (const auto& item : params)
+        EXPECT_LE((state_dict.at(item.key()) - item.value()).abs().max().item<double>(), 0.0) << item.key();
+    EXPECT_TRUE(state_dict.at("proj.weight").storage().is_alias_of(state_dict.at("embed.weight").storage()));
 }
 
 TEST(ParameterPackingTest, LeavesBorrowedMemoryAndInferenceTensorsUsable)
