@@ -4,7 +4,7 @@
 //
 //   fairseq2_decode_bench [--threads N] [--configs tiny,small,llama3_2_1b]
 //                         [--dtypes float32,bfloat16] [--out bench.json]
-//                         [--threads N] [--decode-steps N] [--keep DIR]
+//                         [--decode-steps N] [--keep DIR]
 //
 // --keep DIR writes the weights and configs to DIR and leaves them there (to
 // profile a worker: `fairseq2_decode_bench worker --checkpoint DIR/small.float32.pt
@@ -13,7 +13,8 @@
 // 512-token prefill and 8 decode steps as a Chrome trace).
 //
 // Each measurement runs in a fresh process (this binary in `worker` mode,
-// or bench/eager_llama.py) so peak RSS and load time are its own.
+// or bench/eager_llama.py) so peak RSS and load time are its own; the read
+// bandwidth is sampled in `bandwidth` mode before and after every worker.
 
 #include <sys/mman.h>
 #include <sys/resource.h>

@@ -23,26 +23,17 @@
 #include "fairseq2/nn/padding_mask.hpp"
 #include "fairseq2/nn/rms_norm.hpp"
 #include "fairseq2/nn/rotary_encoder.hpp"
+#include "sdk/nn/random_parameters.hpp"
 
 using fairseq2::InvalidArgumentError;
 using namespace fairseq2::nn;
+using fairseq2::test::randomize;
 
 namespace {
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b)
 {
     return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
-
-// Fills every parameter of `module` with normal(0, 1/sqrt(fan_in)) values.
-void randomize(torch::nn::Module& module, std::uint64_t seed)
-{
-    at::manual_seed(seed);
-    at::NoGradGuard no_grad;
-    for (auto& param : module.parameters()) {
-        double fan_in = param.dim() > 1 ? static_cast<double>(param.size(1)) : 1.0;
-        param.copy_(at::randn(param.sizes()) / std::sqrt(fan_in));
-    }
 }
 
 // x: (N, H, S, d). Rotates the pairs (x[2i], x[2i+1]) at position p by

@@ -25,8 +25,10 @@
 #include "nn/kernels/attention.hpp"
 #include "nn/kernels/rms_norm.hpp"
 #include "nn/kernels/rotary.hpp"
+#include "sdk/nn/random_parameters.hpp"
 
 using namespace fairseq2::nn;
+using fairseq2::test::randomize;
 using namespace fairseq2::nn::detail;
 
 namespace {
@@ -186,17 +188,6 @@ TEST(CpuKernelsTest, DecodeAttentionMatchesFloat64)
 }
 
 // --------------------------------------------------------------- modules
-
-// Fills every parameter of `module` with normal(0, 1/sqrt(fan_in)) values.
-void randomize(torch::nn::Module& module, std::uint64_t seed)
-{
-    at::manual_seed(seed);
-    at::NoGradGuard no_grad;
-    for (auto& param : module.parameters()) {
-        double fan_in = param.dim() > 1 ? static_cast<double>(param.size(1)) : 1.0;
-        param.copy_(at::randn(param.sizes()) / std::sqrt(fan_in));
-    }
-}
 
 TEST(CpuKernelsTest, RmsNormKernelPathMatchesTheAtenPath)
 {
