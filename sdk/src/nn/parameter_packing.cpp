@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/module.h>
 
@@ -158,9 +159,13 @@ PackedParameters pack_parameters(torch::nn::Module& module)
     at::NoGradGuard no_grad;
     for (Move& move : moves) {
         // The source may go back page by page only if nothing outside the
-        // module holds it: here one reference per tensor moved, and ours.
+        // module holds it (here one reference per tensor moved, and ours)
+        // and it comes from LibTorch's default allocator, whose bookkeeping
+        // (the C library's) lies outside the allocation.
         const bool sole_owner = move.storage.use_count() == static_cast<std::size_t>(move.tensors.size()) + 1;
-        copy_and_discard(base + move.offset, static_cast<const char*>(move.storage.data()), move.storage.nbytes(), sole_owner);
+        const bool default_allocator = move.storage.data_ptr().get_deleter() == c10::GetDefaultCPUAllocator()->raw_deleter();
+        copy_and_discard(base + move.offset, static_cast<const char*>(move.storage.data()), move.storage.nbytes(),
+                         sole_owner && default_allocator);
         for (at::Tensor& tensor : move.tensors) {
             // Parameters created in inference mode are inference tensors and
             // take new data only there.
