@@ -39,15 +39,25 @@ std::int64_t choose(const at::Tensor& logits, const GenerationOptions& options, 
     return at::multinomial(probs, 1, /*replacement=*/false, generator).item<std::int64_t>();
 }
 
+void check_prompt_not_empty(bool empty)
+{
+    if (empty)
+        throw InvalidArgumentError("The prompt is empty; give at least one token id.");
+}
+
+void check_prefill_chunk_size(std::int64_t chunk_size)
+{
+    if (chunk_size < 0)
+        throw InvalidArgumentError("The prefill chunk size must not be negative, but is " + std::to_string(chunk_size) + ".");
+}
+
 }  // namespace
 
 at::Tensor prefill(models::DecoderModel& model, const at::Tensor& seqs, nn::IncrementalStateBag& state_bag, std::int64_t chunk_size)
 {
-    if (chunk_size < 0)
-        throw InvalidArgumentError("The prefill chunk size must not be negative, but is " + std::to_string(chunk_size) + ".");
+    check_prefill_chunk_size(chunk_size);
     const std::int64_t seq_len = seqs.size(1);
-    if (seq_len == 0)
-        throw InvalidArgumentError("The prompt is empty; give at least one token id.");
+    check_prompt_not_empty(seq_len == 0);
     const std::int64_t step = chunk_size == 0 ? seq_len : chunk_size;
     at::Tensor hidden;
     for (std::int64_t first = 0; first < seq_len; first += step) {
@@ -60,11 +70,8 @@ at::Tensor prefill(models::DecoderModel& model, const at::Tensor& seqs, nn::Incr
 
 GenerationResult generate(models::DecoderModel& model, const std::vector<std::int64_t>& prompt, const GenerationOptions& options)
 {
-    if (prompt.empty())
-        throw InvalidArgumentError("The prompt is empty; give at least one token id.");
-    if (options.prefill_chunk_size < 0)
-        throw InvalidArgumentError("The prefill chunk size must not be negative, but is " + std::to_string(options.prefill_chunk_size) +
-                                   ".");
+    check_prompt_not_empty(prompt.empty());
+    check_prefill_chunk_size(options.prefill_chunk_size);
     if (options.max_new_tokens < 0)
         throw InvalidArgumentError("The number of new tokens must not be negative, but is " + std::to_string(options.max_new_tokens) + ".");
     const std::int64_t vocab_size = model.vocab_info().size;

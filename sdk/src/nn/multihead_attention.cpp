@@ -150,12 +150,11 @@ at::Tensor batched_product(const at::Tensor& a, const at::Tensor& b)
         return at::bmm(a, b);
     }
     at::Tensor out = at::empty({batch, a.size(1), b.size(2)}, a.options());
-    const std::int64_t grain = std::max<std::int64_t>(1, detail::serial_work_limit / std::max<std::int64_t>(1, work_per_entry));
     detail::SerialSection serial{batch * work_per_entry};
     // The threads run tensor operations: they take this thread's inference
     // mode and autograd state.
     const at::ThreadLocalState state;
-    at::parallel_for(0, batch, grain, [&](std::int64_t first, std::int64_t last) {
+    detail::for_each_chunk(batch, work_per_entry, [&](std::int64_t first, std::int64_t last) {
         at::ThreadLocalStateGuard guard{state};
         at::Tensor slice = out.narrow(0, first, last - first);
         at::bmm_out(slice, a.narrow(0, first, last - first), b.narrow(0, first, last - first));

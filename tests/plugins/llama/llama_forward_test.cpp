@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -385,20 +386,51 @@ TEST_F(LlamaForwardTest, IncrementalDecodingMatchesFullPass)
     }
 }
 
-// The generator's prefill gives the last position's logits of one full
-// pass whatever its chunk size, leaves the bag at the prompt's end, and
-// rejects a negative chunk size.
+// A decoder model that passes everything to another and records how many
+// positions each decode() call got.
+class RecordingDecoder final : public DecoderModel {
+public:
+    explicit RecordingDecoder(std::shared_ptr<DecoderModel> inner)
+        : DecoderModel(inner->model_dim(), inner->max_seq_len(), inner->vocab_info()), inner_{std::move(inner)}
+    {
+    }
+
+    at::Tensor decode(const at::Tensor& seqs, const fairseq2::nn::PaddingMask* padding_mask,
+                      fairseq2::nn::IncrementalStateBag* state_bag) override
+    {
+        chunks.push_back(seqs.size(1));
+        return inner_->decode(seqs, padding_mask, state_bag);
+    }
+
+    at::Tensor project(const at::Tensor& decoder_output) override { return inner_->project(decoder_output); }
+
+    void reset_parameters() override { inner_->reset_parameters(); }
+
+    std::vector<std::int64_t> chunks;
+
+private:
+    std::shared_ptr<DecoderModel> inner_;
+};
+
+// The generator's prefill feeds the prompt in chunks of the size asked,
+// gives the last position's logits of one full pass whatever that size,
+// leaves the bag at the prompt's end, and rejects a negative chunk size.
 TEST_F(LlamaForwardTest, ChunkedPrefillGivesTheLogitsOfOnePass)
 {
     const Reference& ref = reference_a();
-    auto model = load(ref.checkpoint, small_config());
+    RecordingDecoder model(load(ref.checkpoint, small_config()));
     at::Tensor tokens = to_tensor(default_tokens());
     const std::int64_t seq_len = tokens.size(1);
+    ASSERT_EQ(seq_len, 12);
     at::Tensor last = ref.logits.select(1, seq_len - 1);  // (N, vocab)
     c10::InferenceMode guard;
-    for (std::int64_t chunk : {0, 1, 5, 12, 100}) {
+    const std::vector<std::pair<std::int64_t, std::vector<std::int64_t>>> cases{
+        {0, {12}}, {1, std::vector<std::int64_t>(12, 1)}, {5, {5, 5, 2}}, {12, {12}}, {100, {12}}};
+    for (const auto& [chunk, expected_chunks] : cases) {
         fairseq2::nn::IncrementalStateBag bag(seq_len + 1);
-        at::Tensor logits = fairseq2::generation::prefill(*model, tokens, bag, chunk);
+        model.chunks.clear();
+        at::Tensor logits = fairseq2::generation::prefill(model, tokens, bag, chunk);
+        EXPECT_EQ(model.chunks, expected_chunks) << chunk;
         ASSERT_EQ(logits.sizes(), last.sizes()) << chunk;
         EXPECT_EQ(bag.step_nr(), seq_len) << chunk;
         const double diff = max_abs_diff(logits, last);
@@ -406,7 +438,7 @@ TEST_F(LlamaForwardTest, ChunkedPrefillGivesTheLogitsOfOnePass)
         EXPECT_LE(diff, reference_tolerance) << chunk;
     }
     fairseq2::nn::IncrementalStateBag bag(seq_len);
-    EXPECT_THROW(fairseq2::generation::prefill(*model, tokens, bag, -1), fairseq2::InvalidArgumentError);
+    EXPECT_THROW(fairseq2::generation::prefill(model, tokens, bag, -1), fairseq2::InvalidArgumentError);
 }
 
 // A bfloat16 model decoding one token at a time (the CPU kernels) stays as
