@@ -143,7 +143,8 @@ at::Tensor prefill(fairseq2::models::DecoderModel& model, const at::Tensor& toke
     return fairseq2::generation::prefill(model, tokens, bag, fairseq2::generation::GenerationOptions{}.prefill_chunk_size);
 }
 
-// Tokens/s of greedy decoding after a 16-token prompt, batch `batch`.
+// Tokens/s of greedy decoding after a 16-token prompt, batch `batch`, one
+// decode_step() per token as the generator takes them.
 double decode_rate(fairseq2::models::DecoderModel& model, std::int64_t batch, std::int64_t steps)
 {
     const std::int64_t prompt_len = 16;
@@ -152,9 +153,9 @@ double decode_rate(fairseq2::models::DecoderModel& model, std::int64_t batch, st
     at::Tensor next = prefill(model, tokens, bag).argmax(-1, true);
     auto start = Clock::now();
     for (std::int64_t i = 0; i < steps; ++i) {
-        at::Tensor logits = model.forward(next, nullptr, &bag);
+        at::Tensor logits = model.decode_step(next, bag);
         bag.increment_step_nr(1);
-        next = logits.select(1, -1).argmax(-1, true);
+        next = logits.argmax(-1, true);
     }
     return static_cast<double>(batch * steps) / since(start);
 }

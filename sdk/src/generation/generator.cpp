@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -9,6 +10,7 @@
 #include "fairseq2/error.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
+#include "../nn/kernels/bfloat16.hpp"
 
 namespace fairseq2::generation {
 
@@ -21,11 +23,37 @@ double seconds_since(Clock::time_point start)
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Picks the next token from the logits (vocab) of the last position.
+// The index of the largest of `count` logits (the first of equals; a NaN
+// counts as larger than any number, as in at::argmax).
+template <typename T>
+std::int64_t argmax(const T* logits, std::int64_t count)
+{
+    std::int64_t best = 0;
+    float best_value = nn::detail::widen(logits[0]);
+    for (std::int64_t i = 1; i < count && !std::isnan(best_value); ++i) {
+        const float value = nn::detail::widen(logits[i]);
+        if (value > best_value || std::isnan(value)) {
+            best = i;
+            best_value = value;
+        }
+    }
+    return best;
+}
+
+// Picks the next token from the logits (vocab) of the last position. Greedy
+// picks on CPU logits read them in place: a decoding step then creates no
+// tensor.
 std::int64_t choose(const at::Tensor& logits, const GenerationOptions& options, at::Generator& generator)
 {
-    if (options.greedy || options.temperature <= 0.0)
+    if (options.greedy || options.temperature <= 0.0) {
+        if (logits.device().is_cpu() && logits.dim() == 1 && logits.stride(0) == 1 && logits.numel() > 0) {
+            if (logits.scalar_type() == at::kFloat)
+                return argmax(logits.data_ptr<float>(), logits.numel());
+            if (logits.scalar_type() == at::kBFloat16)
+                return argmax(static_cast<const std::uint16_t*>(logits.data_ptr()), logits.numel());
+        }
         return logits.argmax().item<std::int64_t>();
+    }
     at::Tensor probs = at::softmax(logits.to(at::kFloat) / options.temperature, -1);
     if (options.top_p < 1.0) {
         auto [sorted, indices] = probs.sort(/*dim=*/-1, /*descending=*/true);
@@ -104,12 +132,21 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
     result.prefill_seconds = seconds_since(start);
 
     start = Clock::now();
+    result.ids.reserve(static_cast<std::size_t>(options.max_new_tokens));
     at::Tensor step = at::empty({1, 1}, at::TensorOptions().dtype(at::kLong).device(device));
+    // The logits of the one sequence, as a view made once: decode_step()
+    // of a TransformerDecoderModel returns the same buffer every step.
+    at::Tensor row;
     while (static_cast<std::int64_t>(result.ids.size()) < options.max_new_tokens && next != options.eos_idx) {
-        step.fill_(next);
-        logits = model.forward(step, nullptr, &state_bag);
+        if (device.is_cpu())
+            *step.data_ptr<std::int64_t>() = next;
+        else
+            step.fill_(next);
+        logits = model.decode_step(step, state_bag);
         state_bag.increment_step_nr(1);
-        next = choose(logits[0][-1], options, generator);
+        if (!row.defined() || !row.is_alias_of(logits) || row.data_ptr() != logits.data_ptr())
+            row = logits.select(0, 0);
+        next = choose(row, options, generator);
         result.ids.push_back(next);
         ++result.decode_steps;
     }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "fairseq2/error.hpp"
+#include "transformer_decode_step.hpp"
 
 namespace fairseq2::models {
 
@@ -16,6 +17,11 @@ DecoderModel::~DecoderModel() = default;
 at::Tensor DecoderModel::forward(const at::Tensor& seqs, const nn::PaddingMask* padding_mask, nn::IncrementalStateBag* state_bag)
 {
     return project(decode(seqs, padding_mask, state_bag));
+}
+
+at::Tensor DecoderModel::decode_step(const at::Tensor& ids, nn::IncrementalStateBag& state_bag)
+{
+    return forward(ids, nullptr, &state_bag).select(1, 0);
 }
 
 TransformerDecoderModel::TransformerDecoderModel(std::shared_ptr<nn::TransformerEmbeddingFrontend> decoder_frontend,
@@ -38,6 +44,24 @@ at::Tensor TransformerDecoderModel::decode(const at::Tensor& seqs, const nn::Pad
         throw InvalidArgumentError("The token ids passed to decode() must have shape (batch, sequence), but have " +
                                    std::to_string(seqs.dim()) + " dimensions.");
     return decoder->forward(decoder_frontend->forward(seqs), padding_mask, state_bag);
+}
+
+at::Tensor TransformerDecoderModel::decode_step(const at::Tensor& ids, nn::IncrementalStateBag& state_bag)
+{
+    if (ids.dim() != 2 || ids.size(1) != 1)
+        throw InvalidArgumentError("The token ids of a decoding step must have shape (batch, 1), but have shape " +
+                                   c10::str(ids.sizes()) + ".");
+    if (ids.device().is_cpu() && ids.scalar_type() == at::kLong) {
+        const std::int64_t rows = decoder_frontend->embed->weight.size(0);
+        const auto* values = ids.data_ptr<std::int64_t>();
+        for (std::int64_t n = 0; n < ids.size(0); ++n)
+            if (const std::int64_t id = values[n * ids.stride(0)]; id < 0 || id >= rows)
+                throw InvalidArgumentError("The token id " + std::to_string(id) + " of sequence " + std::to_string(n) +
+                                           " is outside the embedding table (0 to " + std::to_string(rows - 1) + ").");
+    }
+    if (at::Tensor logits = detail::fused_decode_step(*this, ids, state_bag); logits.defined())
+        return logits;
+    return DecoderModel::decode_step(ids, state_bag);
 }
 
 at::Tensor TransformerDecoderModel::project(const at::Tensor& decoder_output)

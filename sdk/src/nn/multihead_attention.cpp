@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/nn/padding_mask.hpp"
 #include "cpu_kernels.hpp"
+#include "key_value_cache.hpp"
 #include "kernels/attention.hpp"
 #include "serial_section.hpp"
 
@@ -21,69 +21,7 @@ namespace fairseq2::nn {
 
 namespace {
 
-// Keys and values of the steps decoded so far, (N, H_kv, capacity, d). The
-// storage grows in steps (doubling, at most to the bag's limit) rather than
-// per token.
-class KeyValueCache final : public IncrementalState {
-public:
-    void append(const at::Tensor& k, const at::Tensor& v, std::int64_t max_num_steps)
-    {
-        if (keys_.defined() && k.size(0) != keys_.size(0))
-            throw InvalidArgumentError("The batch size changed from " + std::to_string(keys_.size(0)) + " to " +
-                                       std::to_string(k.size(0)) + " between incremental decoding steps of one state bag.");
-        std::int64_t needed = size_ + k.size(2);
-        if (!keys_.defined() || needed > keys_.size(2)) {
-            std::int64_t capacity = keys_.defined() ? keys_.size(2) * 2 : 256;
-            capacity = std::min(std::max(capacity, needed), std::max(max_num_steps, needed));
-            at::Tensor keys = at::empty({k.size(0), k.size(1), capacity, k.size(3)}, k.options());
-            at::Tensor values = at::empty({v.size(0), v.size(1), capacity, v.size(3)}, v.options());
-            if (size_ > 0) {
-                keys.narrow(2, 0, size_).copy_(keys_.narrow(2, 0, size_));
-                values.narrow(2, 0, size_).copy_(values_.narrow(2, 0, size_));
-            }
-            keys_ = std::move(keys);
-            values_ = std::move(values);
-        }
-        if (!write_rows(keys_, k) || !write_rows(values_, v)) {
-            keys_.narrow(2, size_, k.size(2)).copy_(k);
-            values_.narrow(2, size_, v.size(2)).copy_(v);
-        }
-        size_ = needed;
-    }
-
-    at::Tensor keys() const { return keys_.narrow(2, 0, size_); }
-    at::Tensor values() const { return values_.narrow(2, 0, size_); }
-
-    // The storage, (N, H_kv, capacity, d), and how many positions it holds.
-    const at::Tensor& key_buffer() const { return keys_; }
-    const at::Tensor& value_buffer() const { return values_; }
-    std::int64_t size() const { return size_; }
-
-private:
-    // Copies the rows of `x` (N, H_kv, S, d) after the cached positions of
-    // `buffer` with memcpy: a narrow and a copy_ per tensor cost more than
-    // the copying for a decoding step's one row per head. False (nothing
-    // written) when the dtypes differ or autograd would have to record.
-    bool write_rows(const at::Tensor& buffer, const at::Tensor& x) const
-    {
-        if (!detail::kernel_ready(x) || x.scalar_type() != buffer.scalar_type() || x.stride(3) != 1)
-            return false;
-        const auto element = static_cast<std::int64_t>(x.element_size());
-        const auto row_bytes = static_cast<std::size_t>(x.size(3) * element);
-        const auto* from = static_cast<const char*>(x.data_ptr());
-        auto* to = static_cast<char*>(buffer.data_ptr());
-        for (std::int64_t n = 0; n < x.size(0); ++n)
-            for (std::int64_t h = 0; h < x.size(1); ++h)
-                for (std::int64_t s = 0; s < x.size(2); ++s)
-                    std::memcpy(to + (n * buffer.stride(0) + h * buffer.stride(1) + (size_ + s) * buffer.stride(2)) * element,
-                                from + (n * x.stride(0) + h * x.stride(1) + s * x.stride(2)) * element, row_bytes);
-        return true;
-    }
-
-    at::Tensor keys_;
-    at::Tensor values_;
-    std::int64_t size_ = 0;
-};
+using detail::KeyValueCache;
 
 // A decoding step, one query position per sequence, attending to every
 // cached position, with the kernel of kernels/attention.hpp; undefined when

@@ -7,6 +7,7 @@
 // computes in float64 and rounds to float32); incremental decoding and
 // padded batches within 1e-5 of the C++ full pass.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <boost/json.hpp>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
@@ -463,6 +465,241 @@ TEST_F(LlamaForwardTest, BFloat16IncrementalDecodingIsCloseToFloat32)
     const double diff = max_abs_diff(incremental, ref.logits);
     report("bfloat16 incremental decoding vs reference (logit scale " + std::to_string(scale) + ")", diff);
     EXPECT_LE(diff, 5e-2 * scale);
+}
+
+// Steps through positions [first, S) of `tokens` (N, S) with decode_step()
+// after a prefill of `first` positions through forward(), and returns each
+// step's logits (copied, (N, vocab)) and whether every step returned the
+// same buffer (the fused kernel's, kept in the bag).
+struct SteppedLogits {
+    std::vector<at::Tensor> logits;
+    bool one_buffer = true;
+};
+
+SteppedLogits step_through(DecoderModel& model, const at::Tensor& tokens, std::int64_t first)
+{
+    const std::int64_t seq_len = tokens.size(1);
+    fairseq2::nn::IncrementalStateBag bag(seq_len);
+    if (first > 0) {
+        model.forward(tokens.narrow(1, 0, first), nullptr, &bag);
+        bag.increment_step_nr(first);
+    }
+    SteppedLogits result;
+    const void* buffer = nullptr;
+    for (std::int64_t pos = first; pos < seq_len; ++pos) {
+        at::Tensor logits = model.decode_step(tokens.narrow(1, pos, 1), bag);
+        bag.increment_step_nr(1);
+        EXPECT_EQ(logits.sizes(), (at::IntArrayRef{tokens.size(0), model.vocab_info().size}));
+        result.one_buffer = result.one_buffer && (buffer == nullptr || logits.data_ptr() == buffer);
+        buffer = logits.data_ptr();
+        result.logits.push_back(logits.clone());
+    }
+    return result;
+}
+
+// The same positions through forward(), one token per step (the modules'
+// path), (N, vocab) each.
+std::vector<at::Tensor> module_steps(DecoderModel& model, const at::Tensor& tokens, std::int64_t first)
+{
+    const std::int64_t seq_len = tokens.size(1);
+    fairseq2::nn::IncrementalStateBag bag(seq_len);
+    if (first > 0) {
+        model.forward(tokens.narrow(1, 0, first), nullptr, &bag);
+        bag.increment_step_nr(first);
+    }
+    std::vector<at::Tensor> steps;
+    for (std::int64_t pos = first; pos < seq_len; ++pos) {
+        steps.push_back(model.forward(tokens.narrow(1, pos, 1), nullptr, &bag).select(1, 0));
+        bag.increment_step_nr(1);
+    }
+    return steps;
+}
+
+// Max abs diff between stepped logits and the reference's positions from `first`.
+double diff_to_reference(const std::vector<at::Tensor>& steps, const at::Tensor& reference, std::int64_t first)
+{
+    double diff = 0.0;
+    for (std::size_t i = 0; i < steps.size(); ++i)
+        diff = std::max(diff, max_abs_diff(steps[i], reference.select(1, first + static_cast<std::int64_t>(i))));
+    return diff;
+}
+
+double diff_between(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b)
+{
+    EXPECT_EQ(a.size(), b.size());
+    double diff = 0.0;
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        diff = std::max(diff, max_abs_diff(a[i], b[i]));
+    return diff;
+}
+
+// Restores LibTorch's thread count when a test changes it.
+class ThreadCount {
+public:
+    ThreadCount() : saved_{at::get_num_threads()} {}
+    ~ThreadCount() { at::set_num_threads(saved_); }
+    ThreadCount(const ThreadCount&) = delete;
+    ThreadCount& operator=(const ThreadCount&) = delete;
+
+private:
+    int saved_;
+};
+
+// decode_step() of a float32 model runs the fused kernel (one logits buffer
+// for every step) and gives the reference's logits at every position, from
+// an empty bag and after a prefill; the modules' own steps agree with it.
+TEST_F(LlamaForwardTest, DecodeStepMatchesReferenceAndTheModules)
+{
+    const Reference& ref = reference_a();
+    auto model = load(ref.checkpoint, small_config());
+    at::Tensor tokens = to_tensor(default_tokens());
+    c10::InferenceMode guard;
+    for (std::int64_t first : {0, 5}) {
+        SteppedLogits fused = step_through(*model, tokens, first);
+        EXPECT_TRUE(fused.one_buffer) << "decode_step() did not take the fused kernel";
+        const double diff = diff_to_reference(fused.logits, ref.logits, first);
+        const double modules = diff_between(fused.logits, module_steps(*model, tokens, first));
+        report("decode_step after a prefill of " + std::to_string(first) + " vs reference", diff);
+        report("decode_step after a prefill of " + std::to_string(first) + " vs the modules' steps", modules);
+        EXPECT_LE(diff, reference_tolerance);
+        EXPECT_LE(modules, consistency_tolerance);
+    }
+}
+
+// A model large enough for the kernel to share each product between
+// threads (dim 384, head dim 64, 6 heads over 2 key/value heads, FFN 1024):
+// the logits are the reference's at 1, 2 and 3 threads (3: uneven shares).
+TEST_F(LlamaForwardTest, DecodeStepSharedBetweenThreadsMatchesReference)
+{
+    TempDir dir;
+    json::value config = small_config();
+    using fairseq2::config::set_path;
+    set_path(config, "model_dim", 384);
+    set_path(config, "num_layers", 2);
+    set_path(config, "num_attn_heads", 6);
+    set_path(config, "num_key_value_heads", 2);
+    set_path(config, "ffn_inner_dim", 1024);  // int(int(1024 * 1.3) * 2/3) = 887, up to 1024
+    set_path(config, "ffn_inner_dim_to_multiple", 256);
+    Reference ref = run_reference(dir.path(), config, 77, default_tokens());
+    ASSERT_EQ(ref.info.at("ffn_inner_dim").as_int64(), 1024);
+    auto model = load(ref.checkpoint, config);
+    at::Tensor tokens = to_tensor(default_tokens());
+    ThreadCount restore;
+    c10::InferenceMode guard;
+    const std::vector<at::Tensor> modules = module_steps(*model, tokens, 3);
+    for (int threads : {1, 2, 3}) {
+        at::set_num_threads(threads);
+        SteppedLogits fused = step_through(*model, tokens, 3);
+        EXPECT_TRUE(fused.one_buffer) << threads;
+        const double diff = diff_to_reference(fused.logits, ref.logits, 3);
+        report("decode_step on " + std::to_string(threads) + " threads vs reference", diff);
+        EXPECT_LE(diff, reference_tolerance) << threads;
+        EXPECT_LE(diff_between(fused.logits, modules), consistency_tolerance) << threads;
+    }
+
+    // bfloat16: the kernel rounds where the modules round, so its logits
+    // are the modules' within 1e-2 * max |logits| (about two bfloat16 steps
+    // at that scale; float32 libm and ATen's vectorised exp in the SiLU may
+    // round a value differently), and the reference's within 5e-2 * max.
+    auto bf16 = load(ref.checkpoint, config, at::kBFloat16);
+    const double scale = ref.logits.abs().max().item<double>();
+    const std::vector<at::Tensor> bf16_modules = module_steps(*bf16, tokens, 3);
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        SteppedLogits fused = step_through(*bf16, tokens, 3);
+        EXPECT_TRUE(fused.one_buffer) << threads;
+        ASSERT_EQ(fused.logits.front().scalar_type(), at::kBFloat16);
+        const double modules_diff = diff_between(fused.logits, bf16_modules);
+        const double diff = diff_to_reference(fused.logits, ref.logits, 3);
+        report("bfloat16 decode_step on " + std::to_string(threads) + " threads vs the modules' steps (logit scale " +
+                   std::to_string(scale) + ")",
+               modules_diff);
+        report("bfloat16 decode_step on " + std::to_string(threads) + " threads vs reference", diff);
+        EXPECT_LE(modules_diff, 1e-2 * scale) << threads;
+        EXPECT_LE(diff, 5e-2 * scale) << threads;
+    }
+}
+
+// The caches grow past their first 256 positions in the middle of fused
+// steps (to the bag's 300), keeping every earlier position: the last
+// logits are those of one full pass over the 300 tokens.
+TEST_F(LlamaForwardTest, DecodeStepKeepsThePositionsAsTheCachesGrow)
+{
+    const Reference& ref = reference_a();
+    json::value config = small_config();
+    fairseq2::config::set_path(config, "max_seq_len", 320);
+    auto model = load(ref.checkpoint, config);
+    std::vector<std::int64_t> ids;
+    for (std::int64_t i = 0; i < 300; ++i)
+        ids.push_back((i * 37 + 11) % 128);
+    at::Tensor tokens = at::tensor(ids, at::kLong).unsqueeze(0);
+    c10::InferenceMode guard;
+    at::Tensor full = model->forward(tokens, nullptr, nullptr);  // (1, 300, vocab)
+    SteppedLogits fused = step_through(*model, tokens, 0);
+    EXPECT_TRUE(fused.one_buffer);
+    double diff = 0.0;
+    for (std::int64_t pos : {0, 100, 255, 256, 257, 299})
+        diff = std::max(diff, max_abs_diff(fused.logits[static_cast<std::size_t>(pos)], full.select(1, pos)));
+    report("decode_step across the cache's growth vs full pass", diff);
+    EXPECT_LE(diff, consistency_tolerance);
+}
+
+// With autograd recording (parameters requiring gradients, no inference
+// mode) decode_step() goes through the modules: new logits each step, part
+// of the graph, with the reference's values.
+TEST_F(LlamaForwardTest, DecodeStepUnderAutogradUsesTheModules)
+{
+    const Reference& ref = reference_a();
+    auto model = load(ref.checkpoint, small_config());
+    ASSERT_TRUE(model->parameters().front().requires_grad());
+    at::Tensor tokens = to_tensor(default_tokens());
+    SteppedLogits stepped;
+    {
+        fairseq2::nn::IncrementalStateBag bag(tokens.size(1));
+        std::vector<at::Tensor> kept;
+        for (std::int64_t pos = 0; pos < tokens.size(1); ++pos) {
+            at::Tensor logits = model->decode_step(tokens.narrow(1, pos, 1), bag);
+            bag.increment_step_nr(1);
+            EXPECT_TRUE(logits.requires_grad());
+            for (const at::Tensor& before : kept)
+                EXPECT_NE(before.data_ptr(), logits.data_ptr());
+            kept.push_back(logits);
+            stepped.logits.push_back(logits.detach());
+        }
+    }
+    EXPECT_LE(diff_to_reference(stepped.logits, ref.logits, 0), reference_tolerance);
+}
+
+// Bad ids get one clear error and change nothing: ids not (N, 1), an id
+// outside the vocabulary, a batch of another size than the bag's caches.
+TEST_F(LlamaForwardTest, DecodeStepRejectsBadIds)
+{
+    const Reference& ref = reference_a();
+    auto model = load(ref.checkpoint, small_config());
+    c10::InferenceMode guard;
+    fairseq2::nn::IncrementalStateBag bag(8);
+    const auto expect_message = [&](const at::Tensor& ids, const std::string& expected) {
+        try {
+            model->decode_step(ids, bag);
+            ADD_FAILURE() << "no error for " << expected;
+        } catch (const fairseq2::InvalidArgumentError& error) {
+            EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+        }
+    };
+    expect_message(at::zeros({2, 2}, at::kLong), "must have shape (batch, 1), but have shape [2, 2]");
+    expect_message(at::zeros({2}, at::kLong), "must have shape (batch, 1), but have shape [2]");
+    expect_message(at::tensor({5, 128}, at::kLong).view({2, 1}),
+                   "The token id 128 of sequence 1 is outside the embedding table (0 to 127).");
+    expect_message(at::tensor({-1}, at::kLong).view({1, 1}), "The token id -1 of sequence 0");
+    EXPECT_EQ(bag.step_nr(), 0);
+
+    at::Tensor first = model->decode_step(at::tensor({5, 9}, at::kLong).view({2, 1}), bag).clone();
+    bag.increment_step_nr(1);
+    expect_message(at::tensor({5}, at::kLong).view({1, 1}), "The batch size changed from 2 to 1");
+    // The bag still works for the batch it holds.
+    at::Tensor second = model->decode_step(at::tensor({7, 7}, at::kLong).view({2, 1}), bag);
+    EXPECT_EQ(second.sizes(), (at::IntArrayRef{2, 128}));
+    EXPECT_GT(max_abs_diff(first, second), 1e-3);
 }
 
 // A right-padded batch: real positions give the logits of each sequence run

@@ -36,6 +36,16 @@ public:
     // uninitialised so loading a checkpoint does not pay for it).
     virtual void reset_parameters() = 0;
 
+    // One step of incremental decoding: `ids` (int64, (N, 1)) holds the next
+    // token of each of N sequences whose earlier positions are in
+    // `state_bag`; returns their logits, (N, vocab_size), the values of
+    // forward(ids, nullptr, &state_bag).select(1, 0). As forward(), it
+    // leaves advancing the bag's step number to the caller. The result may
+    // be a buffer the bag keeps: the next decode_step() with the same bag
+    // overwrites it (clone() what must outlive that). The default calls
+    // forward(); models override it with a faster path.
+    virtual at::Tensor decode_step(const at::Tensor& ids, nn::IncrementalStateBag& state_bag);
+
     // project(decode(...)).
     at::Tensor forward(const at::Tensor& seqs, const nn::PaddingMask* padding_mask = nullptr,
                        nn::IncrementalStateBag* state_bag = nullptr);
@@ -61,6 +71,13 @@ public:
     at::Tensor decode(const at::Tensor& seqs, const nn::PaddingMask* padding_mask, nn::IncrementalStateBag* state_bag) override;
 
     at::Tensor project(const at::Tensor& decoder_output) override;
+
+    // On the CPU in float32 or bfloat16, outside autograd, the whole step
+    // runs as one fused kernel over the parameters and the caches, which
+    // allocates nothing per token: the logits are a buffer of the bag. Other
+    // cases go through the modules. Throws InvalidArgumentError for ids that
+    // are not (N, 1) or lie outside the vocabulary.
+    at::Tensor decode_step(const at::Tensor& ids, nn::IncrementalStateBag& state_bag) override;
 
     void reset_parameters() override;
 

@@ -36,13 +36,16 @@ public:
     // in x's dtype.
     at::Tensor forward(const at::Tensor& x, std::int64_t start_step, std::int64_t seq_dim = -2) const;
 
+    // e^(i * position * freq) for positions [0, P) (P >= num_positions),
+    // (P, d/2) complex64 on `device`. The encoder keeps the table and grows
+    // it by doubling as longer sequences arrive, so it is computed once
+    // rather than per step.
+    at::Tensor rotations(std::int64_t num_positions, const at::Device& device) const;
+
     std::int64_t encoding_dim;
     std::int64_t max_seq_len;
 
 private:
-    // e^(i * position * freq) for positions [0, P), (P, d/2) complex64,
-    // grown by doubling as longer sequences arrive.
-    at::Tensor rotations(std::int64_t num_positions, const at::Device& device) const;
 
     at::Tensor freqs_;  // (d/2) float32, CPU
     mutable std::mutex mutex_;
