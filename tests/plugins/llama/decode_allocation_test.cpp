@@ -24,10 +24,10 @@
 
 #include "fairseq2/config/overrides.hpp"
 #include "fairseq2/generation/generator.hpp"
-#include "fairseq2/host/host.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
+#include "plugins/llama/plugin_host.hpp"
 
 namespace {
 
@@ -81,17 +81,6 @@ std::int64_t allocations()
     return heap_allocations.load(std::memory_order_relaxed);
 }
 
-std::shared_ptr<fairseq2::host::Host> shared_host()
-{
-    static std::shared_ptr<fairseq2::host::Host> host = [] {
-        auto h = std::make_shared<fairseq2::host::Host>(fairseq2::host::HostOptions{
-            .plugin_dirs = {FAIRSEQ2_TEST_PLUGIN_DIR}, .use_plugin_path_env = false, .use_default_plugin_dir = false});
-        h->load_plugins();
-        return h;
-    }();
-    return host;
-}
-
 struct Case {
     std::string name;
     std::int64_t model_dim;
@@ -114,7 +103,7 @@ const std::vector<Case>& cases()
 
 std::shared_ptr<DecoderModel> make_model(const Case& c)
 {
-    auto handler = shared_host()->context().get_registry<fairseq2::models::ModelHandler>().get("llama");
+    auto handler = fairseq2::test::plugin_host()->context().get_registry<fairseq2::models::ModelHandler>().get("llama");
     if (!handler)
         throw std::runtime_error("the llama plugin did not load from " FAIRSEQ2_TEST_PLUGIN_DIR);
     json::value config = handler->get_config("llama3_8b");

@@ -28,11 +28,11 @@
 #include "fairseq2/config/overrides.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/generation/generator.hpp"
-#include "fairseq2/host/host.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/nn/padding_mask.hpp"
+#include "plugins/llama/plugin_host.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -129,17 +129,6 @@ Reference run_reference(const fs::path& dir, const json::value& config, int seed
     return ref;
 }
 
-std::shared_ptr<fairseq2::host::Host> shared_host()
-{
-    static std::shared_ptr<fairseq2::host::Host> host = [] {
-        auto h = std::make_shared<fairseq2::host::Host>(fairseq2::host::HostOptions{
-            .plugin_dirs = {FAIRSEQ2_TEST_PLUGIN_DIR}, .use_plugin_path_env = false, .use_default_plugin_dir = false});
-        h->load_plugins();
-        return h;
-    }();
-    return host;
-}
-
 // The token batch most tests use: two sequences of 12 tokens, bos first.
 const TokenBatch& default_tokens()
 {
@@ -154,7 +143,7 @@ class LlamaForwardTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite()
     {
-        auto host = shared_host();
+        auto host = fairseq2::test::plugin_host();
         bool loaded = false;
         std::string errors;
         for (const auto& plugin : host->plugins()) {
@@ -169,7 +158,7 @@ protected:
 
     void SetUp() override
     {
-        handler = shared_host()->context().get_registry<ModelHandler>().get("llama");
+        handler = fairseq2::test::plugin_host()->context().get_registry<ModelHandler>().get("llama");
         ASSERT_NE(handler, nullptr);
     }
 
@@ -568,7 +557,8 @@ TEST_F(LlamaForwardTest, DecodeStepMatchesReferenceAndTheModules)
 
 // A model large enough for the kernel to share each product between
 // threads (dim 384, head dim 64, 6 heads over 2 key/value heads, FFN 1024):
-// the logits are the reference's at 1, 2 and 3 threads (3: uneven shares).
+// the logits are the reference's at 1, 2 and 3 threads (3: uneven shares),
+// and a batch of 11 gets the modules' logits.
 TEST_F(LlamaForwardTest, DecodeStepSharedBetweenThreadsMatchesReference)
 {
     TempDir dir;
@@ -596,6 +586,14 @@ TEST_F(LlamaForwardTest, DecodeStepSharedBetweenThreadsMatchesReference)
         EXPECT_LE(diff, reference_tolerance) << threads;
         EXPECT_LE(diff_between(fused.logits, modules), consistency_tolerance) << threads;
     }
+
+    // 11 sequences: groups of 4, 4 and 3 sharing each pass over tiles of
+    // the weights.
+    at::set_num_threads(2);
+    at::Tensor eleven = at::randint(0, 128, {11, 12}, at::TensorOptions().dtype(at::kLong));
+    const double batch_diff = diff_between(step_through(*model, eleven, 2).logits, module_steps(*model, eleven, 2));
+    report("decode_step of 11 sequences vs the modules' steps", batch_diff);
+    EXPECT_LE(batch_diff, consistency_tolerance);
 
     // bfloat16: the kernel rounds where the modules round, so its logits
     // are the modules' within 1e-2 * max |logits| (about two bfloat16 steps

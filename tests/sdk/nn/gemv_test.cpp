@@ -2,6 +2,7 @@
 // test) against sums computed here in double precision, and Linear's one-row
 // paths against at::linear.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -70,19 +71,21 @@ const std::vector<Problem> problems{
     {6, 48, 48, true},  {7, 63, 64, false},  {37, 203, 211, true},  {64, 768, 768, false},
 };
 
-// Runs `kernel` on random data for every problem, over two halves of the
-// rows as threads would split them, and checks every output against the
-// exact sum: within one rounding to the output type (2^-8 relative for
-// bfloat16) plus float32 accumulation error ((cols + 1) * 2^-23 of the sum of
-// |w x|, which matters only under cancellation). Padding between rows holds
-// NaN, which must never be read, and one guard element after the output
-// must stay untouched.
+// Runs `kernel` on random data for every problem and `batch` inputs (input
+// b at b * x_stride, output b at b * y_stride, strides wider than a row), over
+// two halves of the rows as threads would split them, and checks every
+// output against the exact sum: within one rounding to the output type
+// (2^-8 relative for bfloat16) plus float32 accumulation error ((cols + 1) *
+// 2^-23 of the sum of |w x|, which matters only under cancellation). Padding
+// between rows holds NaN, which must never be read, and the guard elements
+// after each output must stay untouched.
 template <typename T>
-void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), std::uint32_t seed)
+void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), std::uint32_t seed, std::int64_t batch = 1)
 {
     using Value = typename T::Value;
     for (const Problem& p : problems) {
-        SCOPED_TRACE(std::to_string(p.rows) + "x" + std::to_string(p.cols) + (p.bias ? " with bias" : ""));
+        SCOPED_TRACE(std::to_string(p.rows) + "x" + std::to_string(p.cols) + (p.bias ? " with bias" : "") + ", batch " +
+                     std::to_string(batch));
         std::mt19937 rng(seed++);
         std::normal_distribution<float> normal;
         auto random_values = [&](std::size_t count) {
@@ -95,11 +98,18 @@ void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), 
         for (std::int64_t r = 0; r < p.rows; ++r)
             for (std::int64_t c = 0; c < p.cols; ++c)
                 weight[static_cast<std::size_t>(r * p.row_stride + c)] = T::from_float(normal(rng));
-        const std::vector<Value> x = random_values(static_cast<std::size_t>(p.cols));
-        std::vector<float> kernel_x(x.size());
-        T::input(x, kernel_x);
+        const std::int64_t x_stride = p.cols + 3;
+        const std::int64_t y_stride = p.rows + 2;
+        std::vector<std::vector<Value>> xs;
+        std::vector<float> kernel_x(static_cast<std::size_t>(batch * x_stride), std::numeric_limits<float>::quiet_NaN());
+        for (std::int64_t b = 0; b < batch; ++b) {
+            xs.push_back(random_values(static_cast<std::size_t>(p.cols)));
+            std::vector<float> widened(static_cast<std::size_t>(p.cols));
+            T::input(xs.back(), widened);
+            std::copy(widened.begin(), widened.end(), kernel_x.begin() + b * x_stride);
+        }
         const std::vector<Value> bias = random_values(static_cast<std::size_t>(p.rows));
-        std::vector<Value> y(static_cast<std::size_t>(p.rows + 1), T::guard);
+        std::vector<Value> y(static_cast<std::size_t>(batch * y_stride), T::guard);
 
         typename T::Args args;
         args.weight = weight.data();
@@ -108,39 +118,53 @@ void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), 
         args.x = kernel_x.data();
         args.bias = p.bias ? bias.data() : nullptr;
         args.y = y.data();
+        args.batch = batch;
+        args.x_stride = x_stride;
+        args.y_stride = y_stride;
         kernel(args, 0, p.rows / 2);
         kernel(args, p.rows / 2, p.rows);
 
-        for (std::int64_t r = 0; r < p.rows; ++r) {
-            double exact = p.bias ? T::to_double(bias[static_cast<std::size_t>(r)]) : 0.0;
-            double magnitude = std::abs(exact);
-            for (std::int64_t c = 0; c < p.cols; ++c) {
-                double term = T::to_double(weight[static_cast<std::size_t>(r * p.row_stride + c)]) * T::to_double(x[static_cast<std::size_t>(c)]);
-                exact += term;
-                magnitude += std::abs(term);
+        for (std::int64_t b = 0; b < batch; ++b) {
+            const std::vector<Value>& x = xs[static_cast<std::size_t>(b)];
+            for (std::int64_t r = 0; r < p.rows; ++r) {
+                double exact = p.bias ? T::to_double(bias[static_cast<std::size_t>(r)]) : 0.0;
+                double magnitude = std::abs(exact);
+                for (std::int64_t c = 0; c < p.cols; ++c) {
+                    double term =
+                        T::to_double(weight[static_cast<std::size_t>(r * p.row_stride + c)]) * T::to_double(x[static_cast<std::size_t>(c)]);
+                    exact += term;
+                    magnitude += std::abs(term);
+                }
+                const double got = T::to_double(y[static_cast<std::size_t>(b * y_stride + r)]);
+                double tolerance = static_cast<double>(p.cols + 1) * std::ldexp(magnitude, -23);
+                if (T::rounding_bits > 0)
+                    tolerance += std::ldexp(std::abs(exact), -T::rounding_bits);
+                ASSERT_LE(std::abs(got - exact), tolerance) << "input " << b << ", row " << r;
             }
-            const double got = T::to_double(y[static_cast<std::size_t>(r)]);
-            double tolerance = static_cast<double>(p.cols + 1) * std::ldexp(magnitude, -23);
-            if (T::rounding_bits > 0)
-                tolerance += std::ldexp(std::abs(exact), -T::rounding_bits);
-            ASSERT_LE(std::abs(got - exact), tolerance) << "row " << r;
+            for (std::int64_t r = p.rows; r < y_stride; ++r)
+                EXPECT_EQ(y[static_cast<std::size_t>(b * y_stride + r)], T::guard) << "input " << b << ": wrote past the last row";
         }
-        EXPECT_EQ(y[static_cast<std::size_t>(p.rows)], T::guard) << "wrote past the last row";
     }
 }
+
+// Every batch size the kernels have a variant for.
+const std::vector<std::int64_t> batches{1, 2, 3, 4};
+static_assert(gemv_max_batch == 4);
 
 }  // namespace
 
 TEST(F32GemvTest, PortableKernelMatchesExactSums)
 {
-    check<F32>(gemv_f32_generic, 200);
+    for (std::int64_t batch : batches)
+        check<F32>(gemv_f32_generic, 200 + 17 * static_cast<std::uint32_t>(batch), batch);
 }
 
 TEST(F32GemvTest, Avx2KernelMatchesExactSums)
 {
     if (!cpu_has_avx2_fma())
         GTEST_SKIP() << "this CPU has no AVX2 with FMA";
-    check<F32>(gemv_f32_avx2, 300);
+    for (std::int64_t batch : batches)
+        check<F32>(gemv_f32_avx2, 300 + 17 * static_cast<std::uint32_t>(batch), batch);
 }
 
 // Linear in float32 with one input row takes the kernel; it agrees with
@@ -192,14 +216,16 @@ TEST(Bf16ConversionTest, RoundsToNearestEvenLikeLibTorch)
 
 TEST(Bf16GemvTest, PortableKernelMatchesExactSums)
 {
-    check<Bf16>(gemv_bf16_generic, 1);
+    for (std::int64_t batch : batches)
+        check<Bf16>(gemv_bf16_generic, 1 + 17 * static_cast<std::uint32_t>(batch), batch);
 }
 
 TEST(Bf16GemvTest, Avx2KernelMatchesExactSums)
 {
     if (!cpu_has_avx2_fma())
         GTEST_SKIP() << "this CPU has no AVX2 with FMA";
-    check<Bf16>(gemv_bf16_avx2, 100);
+    for (std::int64_t batch : batches)
+        check<Bf16>(gemv_bf16_avx2, 100 + 17 * static_cast<std::uint32_t>(batch), batch);
 }
 
 // Linear with bfloat16 parameters and one input row (a decoding step) takes

@@ -24,9 +24,9 @@ namespace {
 // threads never write one cache line (64 bytes: 16 float32, 32 bfloat16).
 constexpr std::int64_t row_block = 32;
 
-// A batch's products go through the weights in tiles of about this many
-// bytes, each tile once per sequence while it is in the core's L2 cache:
-// the weights come from memory once per step, not once per sequence.
+// Batches of more than gemv_max_batch sequences go through the weights in
+// tiles of about this many bytes, so the weights come from memory once per
+// step, not once per group of sequences.
 constexpr std::int64_t tile_bytes = std::int64_t{64} << 10;
 
 // Thread `thread` of `threads`'s share of [0, count), in whole blocks of
@@ -56,37 +56,45 @@ struct Worker {
     typename DecoderStepWorkspace<T>::PerThread& own;
 };
 
+// The gemv kernel's arguments (gemv.hpp) for y_b = W x_b with projection
+// `p`, for `batch` inputs (at most gemv_max_batch).
+template <typename Args, typename T>
+Args gemv_args(const StepProjection<T>& p, const float* x, std::int64_t x_stride, T* y, std::int64_t y_stride, std::int64_t batch)
+{
+    Args args;
+    args.weight = p.weight;
+    args.row_stride = p.row_stride;
+    args.cols = p.cols;
+    args.x = x;
+    args.bias = p.bias;
+    args.y = y;
+    args.batch = batch;
+    args.x_stride = x_stride;
+    args.y_stride = y_stride;
+    return args;
+}
+
 // Rows [first, last) of out_n = W in_n (+ bias) for every sequence n. `in`
 // holds each sequence's input at in + n * in_stride: float32 in its natural
 // order for float32 weights, widened by gemv_input_bf16 for bfloat16 ones.
+// Up to gemv_max_batch sequences share one pass over the weights; more go
+// through them in tiles, a group of sequences at a time over each tile
+// while it is in the core's L2 cache.
 template <typename T>
 void project(const StepProjection<T>& p, const float* in, std::int64_t in_stride, T* out, std::int64_t out_stride, std::int64_t batch,
              std::int64_t first, std::int64_t last)
 {
-    const std::int64_t tile = batch == 1 ? last - first
-                                         : std::max<std::int64_t>(1, tile_bytes / (p.cols * static_cast<std::int64_t>(sizeof(T))));
+    const std::int64_t tile = batch <= gemv_max_batch
+                                  ? last - first
+                                  : std::max<std::int64_t>(1, tile_bytes / (p.cols * static_cast<std::int64_t>(sizeof(T))));
     for (std::int64_t begin = first; begin < last; begin += tile) {
         const std::int64_t end = std::min(last, begin + tile);
-        for (std::int64_t n = 0; n < batch; ++n) {
-            if constexpr (std::is_same_v<T, float>) {
-                F32GemvArgs args;
-                args.weight = p.weight;
-                args.row_stride = p.row_stride;
-                args.cols = p.cols;
-                args.x = in + n * in_stride;
-                args.bias = p.bias;
-                args.y = out + n * out_stride;
-                gemv_f32(args, begin, end);
-            } else {
-                Bf16GemvArgs args;
-                args.weight = p.weight;
-                args.row_stride = p.row_stride;
-                args.cols = p.cols;
-                args.x = in + n * in_stride;
-                args.bias = p.bias;
-                args.y = out + n * out_stride;
-                gemv_bf16(args, begin, end);
-            }
+        for (std::int64_t n = 0; n < batch; n += gemv_max_batch) {
+            const std::int64_t group = std::min(gemv_max_batch, batch - n);
+            if constexpr (std::is_same_v<T, float>)
+                gemv_f32(gemv_args<F32GemvArgs>(p, in + n * in_stride, in_stride, out + n * out_stride, out_stride, group), begin, end);
+            else
+                gemv_bf16(gemv_args<Bf16GemvArgs>(p, in + n * in_stride, in_stride, out + n * out_stride, out_stride, group), begin, end);
         }
     }
 }
@@ -95,13 +103,10 @@ void project(const StepProjection<T>& p, const float* in, std::int64_t in_stride
 // `values` (row stride `stride`): float32 values as they are; bfloat16
 // values widened into the worker's own buffer, in the kernel's order.
 template <typename T>
-const float* product_input(Worker<T>& worker, const T* values, std::int64_t stride, std::int64_t cols, std::int64_t batch)
+const float* product_input([[maybe_unused]] Worker<T>& worker, const T* values, [[maybe_unused]] std::int64_t stride,
+                           [[maybe_unused]] std::int64_t cols, [[maybe_unused]] std::int64_t batch)
 {
     if constexpr (std::is_same_v<T, float>) {
-        (void)worker;
-        (void)cols;
-        (void)batch;
-        (void)stride;
         return values;
     } else {
         float* wide = worker.own.wide.data();
@@ -111,6 +116,8 @@ const float* product_input(Worker<T>& worker, const T* values, std::int64_t stri
     }
 }
 
+// The row stride of product_input()'s result: the values' own for float32,
+// `cols` for the widened copy.
 template <typename T>
 std::int64_t input_stride(std::int64_t natural, std::int64_t cols)
 {

@@ -37,17 +37,20 @@ void gemv_bf16_generic(const Bf16GemvArgs& args, std::int64_t first, std::int64_
 {
     for (std::int64_t row = first; row < last; ++row) {
         const std::uint16_t* w = args.weight + row * args.row_stride;
-        // Partial sums per position in the block, so the compiler may
-        // vectorise the loop.
-        float partial[8] = {};
-        std::int64_t col = 0;
-        for (; col + 16 <= args.cols; col += 16)
-            for (int j = 0; j < 8; ++j)
-                partial[j] += bf16_to_float(w[col + 2 * j]) * args.x[col + j] + bf16_to_float(w[col + 2 * j + 1]) * args.x[col + 8 + j];
-        float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-        for (; col < args.cols; ++col)
-            sum += bf16_to_float(w[col]) * args.x[col];
-        args.y[row] = finish_row(sum, args, row);
+        for (std::int64_t b = 0; b < args.batch; ++b) {
+            const float* x = args.x + b * args.x_stride;
+            // Partial sums per position in the block, so the compiler may
+            // vectorise the loop.
+            float partial[8] = {};
+            std::int64_t col = 0;
+            for (; col + 16 <= args.cols; col += 16)
+                for (int j = 0; j < 8; ++j)
+                    partial[j] += bf16_to_float(w[col + 2 * j]) * x[col + j] + bf16_to_float(w[col + 2 * j + 1]) * x[col + 8 + j];
+            float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+            for (; col < args.cols; ++col)
+                sum += bf16_to_float(w[col]) * x[col];
+            args.y[b * args.y_stride + row] = finish_row(sum, args, row);
+        }
     }
 }
 
@@ -55,15 +58,18 @@ void gemv_f32_generic(const F32GemvArgs& args, std::int64_t first, std::int64_t 
 {
     for (std::int64_t row = first; row < last; ++row) {
         const float* w = args.weight + row * args.row_stride;
-        float partial[8] = {};
-        std::int64_t col = 0;
-        for (; col + 8 <= args.cols; col += 8)
-            for (int j = 0; j < 8; ++j)
-                partial[j] += w[col + j] * args.x[col + j];
-        float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-        for (; col < args.cols; ++col)
-            sum += w[col] * args.x[col];
-        args.y[row] = args.bias != nullptr ? sum + args.bias[row] : sum;
+        for (std::int64_t b = 0; b < args.batch; ++b) {
+            const float* x = args.x + b * args.x_stride;
+            float partial[8] = {};
+            std::int64_t col = 0;
+            for (; col + 8 <= args.cols; col += 8)
+                for (int j = 0; j < 8; ++j)
+                    partial[j] += w[col + j] * x[col + j];
+            float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+            for (; col < args.cols; ++col)
+                sum += w[col] * x[col];
+            args.y[b * args.y_stride + row] = args.bias != nullptr ? sum + args.bias[row] : sum;
+        }
     }
 }
 
@@ -133,16 +139,110 @@ __attribute__((target("avx2,fma"))) float row_f32_avx2(const F32GemvArgs& args, 
     return args.bias != nullptr ? sum + args.bias[row] : sum;
 }
 
+// Rows [first, last) for B (2 to 4) inputs at once: each 8 (float32) or 16
+// (bfloat16) weights are loaded once and multiplied into the inputs' sums,
+// two accumulators per input, so that at least four independent sums hide
+// the latency of the multiply-adds.
+template <int B>
+__attribute__((target("avx2,fma"))) void rows_f32_batch_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    for (std::int64_t row = first; row < last; ++row) {
+        const float* w = args.weight + row * args.row_stride;
+        __m256 acc[2][B];
+        for (int b = 0; b < B; ++b)
+            acc[0][b] = acc[1][b] = _mm256_setzero_ps();
+        std::int64_t col = 0;
+        for (; col + 16 <= args.cols; col += 16)
+            for (int half = 0; half < 2; ++half) {
+                const __m256 weights = _mm256_loadu_ps(w + col + 8 * half);
+                for (int b = 0; b < B; ++b)
+                    acc[half][b] = _mm256_fmadd_ps(weights, _mm256_loadu_ps(args.x + b * args.x_stride + col + 8 * half), acc[half][b]);
+            }
+        for (; col + 8 <= args.cols; col += 8) {
+            const __m256 weights = _mm256_loadu_ps(w + col);
+            for (int b = 0; b < B; ++b)
+                acc[0][b] = _mm256_fmadd_ps(weights, _mm256_loadu_ps(args.x + b * args.x_stride + col), acc[0][b]);
+        }
+        for (int b = 0; b < B; ++b) {
+            const float* x = args.x + b * args.x_stride;
+            float sum = horizontal_sum(_mm256_add_ps(acc[0][b], acc[1][b]));
+            for (std::int64_t c = col; c < args.cols; ++c)
+                sum += w[c] * x[c];
+            args.y[b * args.y_stride + row] = args.bias != nullptr ? sum + args.bias[row] : sum;
+        }
+    }
+}
+
+template <int B>
+__attribute__((target("avx2,fma"))) void rows_bf16_batch_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    const __m256i high_half = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    for (std::int64_t row = first; row < last; ++row) {
+        const std::uint16_t* w = args.weight + row * args.row_stride;
+        __m256 acc[2][B];  // the even and the odd columns' sums
+        for (int b = 0; b < B; ++b)
+            acc[0][b] = acc[1][b] = _mm256_setzero_ps();
+        std::int64_t col = 0;
+        for (; col + 16 <= args.cols; col += 16) {
+            const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + col));
+            const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+            const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(pairs, high_half));
+            for (int b = 0; b < B; ++b) {
+                const float* x = args.x + b * args.x_stride + col;
+                acc[0][b] = _mm256_fmadd_ps(even, _mm256_loadu_ps(x), acc[0][b]);
+                acc[1][b] = _mm256_fmadd_ps(odd, _mm256_loadu_ps(x + 8), acc[1][b]);
+            }
+        }
+        for (int b = 0; b < B; ++b) {
+            const float* x = args.x + b * args.x_stride;
+            float sum = horizontal_sum(_mm256_add_ps(acc[0][b], acc[1][b]));
+            for (std::int64_t c = col; c < args.cols; ++c)
+                sum += bf16_to_float(w[c]) * x[c];
+            args.y[b * args.y_stride + row] = finish_row(sum, args, row);
+        }
+    }
+}
+
+// Calls Kernel<B> for args.batch in [2, gemv_max_batch].
+template <typename Args, template <int> class Kernel>
+void for_batch(const Args& args, std::int64_t first, std::int64_t last)
+{
+    static_assert(gemv_max_batch == 4);
+    switch (args.batch) {
+    case 2: Kernel<2>::run(args, first, last); break;
+    case 3: Kernel<3>::run(args, first, last); break;
+    default: Kernel<4>::run(args, first, last); break;
+    }
+}
+
+template <int B>
+struct F32Batch {
+    static void run(const F32GemvArgs& args, std::int64_t first, std::int64_t last) { rows_f32_batch_avx2<B>(args, first, last); }
+};
+
+template <int B>
+struct Bf16Batch {
+    static void run(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last) { rows_bf16_batch_avx2<B>(args, first, last); }
+};
+
 }  // namespace
 
 __attribute__((target("avx2,fma"))) void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
 {
+    if (args.batch > 1) {
+        for_batch<F32GemvArgs, F32Batch>(args, first, last);
+        return;
+    }
     for (std::int64_t row = first; row < last; ++row)
         args.y[row] = row_f32_avx2(args, row);
 }
 
 __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
 {
+    if (args.batch > 1) {
+        for_batch<Bf16GemvArgs, Bf16Batch>(args, first, last);
+        return;
+    }
     for (std::int64_t row = first; row < last; ++row)
         args.y[row] = row_avx2(args, row);
 }
