@@ -135,7 +135,8 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
     result.ids.reserve(static_cast<std::size_t>(options.max_new_tokens));
     at::Tensor step = at::empty({1, 1}, at::TensorOptions().dtype(at::kLong).device(device));
     // The logits of the one sequence, as a view made once: decode_step()
-    // of a TransformerDecoderModel returns the same buffer every step.
+    // of a TransformerDecoderModel returns the same buffer every step. (A
+    // new buffer cannot start where the last began: `row` still holds it.)
     at::Tensor row;
     while (static_cast<std::int64_t>(result.ids.size()) < options.max_new_tokens && next != options.eos_idx) {
         if (device.is_cpu())
@@ -144,7 +145,7 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
             step.fill_(next);
         logits = model.decode_step(step, state_bag);
         state_bag.increment_step_nr(1);
-        if (!row.defined() || !row.is_alias_of(logits) || row.data_ptr() != logits.data_ptr())
+        if (!row.defined() || row.data_ptr() != logits.data_ptr())
             row = logits.select(0, 0);
         next = choose(row, options, generator);
         result.ids.push_back(next);
