@@ -59,6 +59,7 @@ at::Tensor gemv_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Te
     args.row_stride = weight.stride(0);
     args.cols = cols;
     args.x = x32.data();
+    args.x_bf16 = static_cast<const std::uint16_t*>(row.data_ptr());
     args.bias = bias_row.defined() ? static_cast<const std::uint16_t*>(bias_row.data_ptr()) : nullptr;
     args.y = static_cast<std::uint16_t*>(y.data_ptr());
     at::parallel_for(0, rows, row_grain(cols), [&](std::int64_t first, std::int64_t last) { detail::gemv_bf16(args, first, last); });

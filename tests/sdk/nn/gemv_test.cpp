@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -53,6 +54,11 @@ struct Bf16 {
     static Value from_float(float value) { return float_to_bf16(value); }
     static double to_double(Value value) { return bf16_to_float(value); }
     static void input(const std::vector<Value>& x, std::vector<float>& out) { gemv_input_bf16(x.data(), static_cast<std::int64_t>(x.size()), out.data()); }
+    static void natural(Args& args, const Value* x, std::int64_t stride)
+    {
+        args.x_bf16 = x;
+        args.x_bf16_stride = stride;
+    }
 };
 
 struct F32 {
@@ -63,6 +69,7 @@ struct F32 {
     static Value from_float(float value) { return value; }
     static double to_double(Value value) { return value; }
     static void input(const std::vector<Value>& x, std::vector<float>& out) { out = x; }
+    static void natural(Args& /*args*/, const Value* /*x*/, std::int64_t /*stride*/) {}
 };
 
 // Column counts cover the 32-, 16- and 8-column steps and every tail.
@@ -102,11 +109,13 @@ void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), 
         const std::int64_t y_stride = p.rows + 2;
         std::vector<std::vector<Value>> xs;
         std::vector<float> kernel_x(static_cast<std::size_t>(batch * x_stride), std::numeric_limits<float>::quiet_NaN());
+        std::vector<Value> natural_x(static_cast<std::size_t>(batch * x_stride), T::from_float(std::numeric_limits<float>::quiet_NaN()));
         for (std::int64_t b = 0; b < batch; ++b) {
             xs.push_back(random_values(static_cast<std::size_t>(p.cols)));
             std::vector<float> widened(static_cast<std::size_t>(p.cols));
             T::input(xs.back(), widened);
             std::copy(widened.begin(), widened.end(), kernel_x.begin() + b * x_stride);
+            std::copy(xs.back().begin(), xs.back().end(), natural_x.begin() + b * x_stride);
         }
         const std::vector<Value> bias = random_values(static_cast<std::size_t>(p.rows));
         std::vector<Value> y(static_cast<std::size_t>(batch * y_stride), T::guard);
@@ -121,6 +130,7 @@ void check(void (*kernel)(const typename T::Args&, std::int64_t, std::int64_t), 
         args.batch = batch;
         args.x_stride = x_stride;
         args.y_stride = y_stride;
+        T::natural(args, natural_x.data(), x_stride);
         kernel(args, 0, p.rows / 2);
         kernel(args, p.rows / 2, p.rows);
 
@@ -226,6 +236,15 @@ TEST(Bf16GemvTest, Avx2KernelMatchesExactSums)
         GTEST_SKIP() << "this CPU has no AVX2 with FMA";
     for (std::int64_t batch : batches)
         check<Bf16>(gemv_bf16_avx2, 100 + 17 * static_cast<std::uint32_t>(batch), batch);
+}
+
+TEST(Bf16GemvTest, Avx512Bf16KernelMatchesExactSums)
+{
+    if (!cpu_has_avx512_bf16())
+        GTEST_SKIP() << "this CPU has no AVX-512 BF16";
+    ASSERT_EQ(gemv_bf16_max_batch(), std::getenv("ATEN_CPU_CAPABILITY") == nullptr ? 8 : gemv_max_batch);
+    for (std::int64_t batch = 1; batch <= 8; ++batch)
+        check<Bf16>(gemv_bf16_avx512, 500 + 17 * static_cast<std::uint32_t>(batch), batch);
 }
 
 // Linear with bfloat16 parameters and one input row (a decoding step) takes

@@ -24,7 +24,7 @@ namespace {
 // threads never write one cache line (64 bytes: 16 float32, 32 bfloat16).
 constexpr std::int64_t row_block = 32;
 
-// Batches of more than gemv_max_batch sequences go through the weights in
+// Batches of more than a pass takes (see project()) go through the weights in
 // tiles of about this many bytes, so the weights come from memory once per
 // step, not once per group of sequences.
 constexpr std::int64_t tile_bytes = std::int64_t{64} << 10;
@@ -56,78 +56,78 @@ struct Worker {
     typename DecoderStepWorkspace<T>::PerThread& own;
 };
 
-// The gemv kernel's arguments (gemv.hpp) for y_b = W x_b with projection
-// `p`, for `batch` inputs (at most gemv_max_batch).
-template <typename Args, typename T>
-Args gemv_args(const StepProjection<T>& p, const float* x, std::int64_t x_stride, T* y, std::int64_t y_stride, std::int64_t batch)
+// A product's input for every sequence: the values themselves (natural
+// order, row n at values + n * values_stride) and what the float32 gemv
+// kernels read (row n at x + n * x_stride): the values for float32, the
+// values widened in the kernels' order (gemv_input_bf16) for bfloat16.
+template <typename T>
+struct ProductInput {
+    const T* values;
+    std::int64_t values_stride;
+    const float* x;
+    std::int64_t x_stride;
+};
+
+// Rows [first, last) of out_n = W in_n (+ bias) for every sequence n. Up
+// to gemv_max_batch sequences (bfloat16: gemv_bf16_max_batch()) share one
+// pass over the weights; more go
+// through them in tiles, a group of sequences at a time over each tile
+// while it is in the core's L2 cache.
+template <typename T>
+void project(const StepProjection<T>& p, const ProductInput<T>& in, T* out, std::int64_t out_stride, std::int64_t batch,
+             std::int64_t first, std::int64_t last)
 {
+    const std::int64_t group = std::is_same_v<T, float> ? gemv_max_batch : gemv_bf16_max_batch();
+    const std::int64_t tile = batch <= group
+                                  ? last - first
+                                  : std::max<std::int64_t>(1, tile_bytes / (p.cols * static_cast<std::int64_t>(sizeof(T))));
+    using Args = std::conditional_t<std::is_same_v<T, float>, F32GemvArgs, Bf16GemvArgs>;
     Args args;
     args.weight = p.weight;
     args.row_stride = p.row_stride;
     args.cols = p.cols;
-    args.x = x;
     args.bias = p.bias;
-    args.y = y;
-    args.batch = batch;
-    args.x_stride = x_stride;
-    args.y_stride = y_stride;
-    return args;
-}
-
-// Rows [first, last) of out_n = W in_n (+ bias) for every sequence n. `in`
-// holds each sequence's input at in + n * in_stride: float32 in its natural
-// order for float32 weights, widened by gemv_input_bf16 for bfloat16 ones.
-// Up to gemv_max_batch sequences share one pass over the weights; more go
-// through them in tiles, a group of sequences at a time over each tile
-// while it is in the core's L2 cache.
-template <typename T>
-void project(const StepProjection<T>& p, const float* in, std::int64_t in_stride, T* out, std::int64_t out_stride, std::int64_t batch,
-             std::int64_t first, std::int64_t last)
-{
-    const std::int64_t tile = batch <= gemv_max_batch
-                                  ? last - first
-                                  : std::max<std::int64_t>(1, tile_bytes / (p.cols * static_cast<std::int64_t>(sizeof(T))));
+    args.x_stride = in.x_stride;
+    args.y_stride = out_stride;
+    if constexpr (std::is_same_v<T, std::uint16_t>)
+        args.x_bf16_stride = in.values_stride;
     for (std::int64_t begin = first; begin < last; begin += tile) {
         const std::int64_t end = std::min(last, begin + tile);
-        for (std::int64_t n = 0; n < batch; n += gemv_max_batch) {
-            const std::int64_t group = std::min(gemv_max_batch, batch - n);
-            if constexpr (std::is_same_v<T, float>)
-                gemv_f32(gemv_args<F32GemvArgs>(p, in + n * in_stride, in_stride, out + n * out_stride, out_stride, group), begin, end);
-            else
-                gemv_bf16(gemv_args<Bf16GemvArgs>(p, in + n * in_stride, in_stride, out + n * out_stride, out_stride, group), begin, end);
+        for (std::int64_t n = 0; n < batch; n += group) {
+            args.batch = std::min(group, batch - n);
+            args.x = in.x + n * in.x_stride;
+            args.y = out + n * out_stride;
+            if constexpr (std::is_same_v<T, float>) {
+                gemv_f32(args, begin, end);
+            } else {
+                args.x_bf16 = in.values + n * in.values_stride;
+                gemv_bf16(args, begin, end);
+            }
         }
     }
 }
 
 // The input of a product over `cols` values of each of `batch` rows of
-// `values` (row stride `stride`): float32 values as they are; bfloat16
-// values widened into the worker's own buffer, in the kernel's order.
+// `values` (row stride `stride`), widened into the worker's own buffer for
+// bfloat16.
 template <typename T>
-const float* product_input([[maybe_unused]] Worker<T>& worker, const T* values, [[maybe_unused]] std::int64_t stride,
-                           [[maybe_unused]] std::int64_t cols, [[maybe_unused]] std::int64_t batch)
+ProductInput<T> product_input([[maybe_unused]] Worker<T>& worker, const T* values, std::int64_t stride, [[maybe_unused]] std::int64_t cols,
+                              [[maybe_unused]] std::int64_t batch)
 {
     if constexpr (std::is_same_v<T, float>) {
-        return values;
+        return {values, stride, values, stride};
     } else {
         float* wide = worker.own.wide.data();
         for (std::int64_t n = 0; n < batch; ++n)
             gemv_input_bf16(values + n * stride, cols, wide + n * cols);
-        return wide;
+        return {values, stride, wide, cols};
     }
-}
-
-// The row stride of product_input()'s result: the values' own for float32,
-// `cols` for the widened copy.
-template <typename T>
-std::int64_t input_stride(std::int64_t natural, std::int64_t cols)
-{
-    return std::is_same_v<T, float> ? natural : cols;
 }
 
 // Every thread normalises the whole residual stream into its own buffer,
 // which costs less than a barrier, and widens it for the products.
 template <typename T>
-const float* normalized_input(Worker<T>& worker, const DecoderStepArgs<T>& args, const T* x, const T* weight, float eps)
+ProductInput<T> normalized_input(Worker<T>& worker, const DecoderStepArgs<T>& args, const T* x, const T* weight, float eps)
 {
     const std::int64_t dim = args.model_dim;
     T* normed = worker.own.normed.data();
@@ -158,8 +158,7 @@ void attention_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const St
     const std::int64_t qkv_stride = q_dim + 2 * kv_dim;
     T* qkv = ws.qkv.data();
 
-    const float* in = normalized_input(worker, args, ws.x.data(), layer.attn_norm, layer.attn_norm_eps);
-    const std::int64_t in_stride = input_stride<T>(dim, dim);
+    const ProductInput<T> in = normalized_input(worker, args, ws.x.data(), layer.attn_norm, layer.attn_norm_eps);
 
     // Whole heads per thread (queries, then keys, then values), so each
     // thread turns and caches the heads it computed without waiting.
@@ -170,9 +169,9 @@ void attention_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const St
     const auto [q0, q1] = clip(0, heads);
     const auto [k0, k1] = clip(heads, kv_heads);
     const auto [v0, v1] = clip(heads + kv_heads, kv_heads);
-    project(layer.q, in, in_stride, qkv, qkv_stride, batch, q0 * d, q1 * d);
-    project(layer.k, in, in_stride, qkv + q_dim, qkv_stride, batch, k0 * d, k1 * d);
-    project(layer.v, in, in_stride, qkv + q_dim + kv_dim, qkv_stride, batch, v0 * d, v1 * d);
+    project(layer.q, in, qkv, qkv_stride, batch, q0 * d, q1 * d);
+    project(layer.k, in, qkv + q_dim, qkv_stride, batch, k0 * d, k1 * d);
+    project(layer.v, in, qkv + q_dim + kv_dim, qkv_stride, batch, v0 * d, v1 * d);
     for (std::int64_t n = 0; n < batch; ++n) {
         T* row = qkv + n * qkv_stride;
         if (layer.turns != nullptr && q1 > q0)
@@ -209,9 +208,9 @@ void attention_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const St
         attend_one_position(attend, h0, h1, worker.own.scratch.data());
     barrier();
 
-    const float* attn = product_input(worker, static_cast<const T*>(ws.attn.data()), q_dim, q_dim, batch);
+    const ProductInput<T> attn = product_input(worker, static_cast<const T*>(ws.attn.data()), q_dim, q_dim, batch);
     const auto [r0, r1] = share(dim, row_block, worker.thread, worker.threads);
-    project(layer.o, attn, input_stride<T>(q_dim, q_dim), ws.y.data(), dim, batch, r0, r1);
+    project(layer.o, attn, ws.y.data(), dim, batch, r0, r1);
     add_rows(ws.x.data(), static_cast<const T*>(ws.y.data()), dim, batch, r0, r1);
     barrier();
 }
@@ -222,16 +221,15 @@ void feed_forward_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const
     const std::int64_t batch = args.batch;
     const std::int64_t dim = args.model_dim;
     const std::int64_t ffn = args.ffn_dim;
-    const float* in = normalized_input(worker, args, ws.x.data(), layer.ffn_norm, layer.ffn_norm_eps);
-    const std::int64_t in_stride = input_stride<T>(dim, dim);
+    const ProductInput<T> in = normalized_input(worker, args, ws.x.data(), layer.ffn_norm, layer.ffn_norm_eps);
 
     // Each thread's gate and inner rows are the same, so it combines them
     // at once: silu(gate) * inner, each rounded as at::silu and mul_ round.
     const auto [f0, f1] = share(ffn, row_block, worker.thread, worker.threads);
     T* gate = ws.gate.data();
     T* inner = ws.inner.data();
-    project(layer.gate, in, in_stride, gate, ffn, batch, f0, f1);
-    project(layer.inner, in, in_stride, inner, ffn, batch, f0, f1);
+    project(layer.gate, in, gate, ffn, batch, f0, f1);
+    project(layer.inner, in, inner, ffn, batch, f0, f1);
     for (std::int64_t n = 0; n < batch; ++n)
         for (std::int64_t r = f0; r < f1; ++r) {
             const float g = widen(gate[n * ffn + r]);
@@ -241,9 +239,9 @@ void feed_forward_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const
         }
     barrier();
 
-    const float* hidden = product_input(worker, static_cast<const T*>(gate), ffn, ffn, batch);
+    const ProductInput<T> hidden = product_input(worker, static_cast<const T*>(gate), ffn, ffn, batch);
     const auto [r0, r1] = share(dim, row_block, worker.thread, worker.threads);
-    project(layer.down, hidden, input_stride<T>(ffn, ffn), ws.y.data(), dim, batch, r0, r1);
+    project(layer.down, hidden, ws.y.data(), dim, batch, r0, r1);
     add_rows(ws.x.data(), static_cast<const T*>(ws.y.data()), dim, batch, r0, r1);
     barrier();
 }
@@ -255,9 +253,9 @@ void run_worker(Worker<T>& worker, const DecoderStepArgs<T>& args, DecoderStepWo
         attention_block(worker, args, args.layers[l], ws);
         feed_forward_block(worker, args, args.layers[l], ws);
     }
-    const float* in = normalized_input(worker, args, ws.x.data(), args.final_norm, args.final_norm_eps);
+    const ProductInput<T> in = normalized_input(worker, args, ws.x.data(), args.final_norm, args.final_norm_eps);
     const auto [v0, v1] = share(args.output.rows, row_block, worker.thread, worker.threads);
-    project(args.output, in, input_stride<T>(args.model_dim, args.model_dim), args.logits, args.logits_stride, args.batch, v0, v1);
+    project(args.output, in, args.logits, args.logits_stride, args.batch, v0, v1);
 }
 
 }  // namespace

@@ -247,11 +247,97 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_avx2(const Bf16GemvArgs& args
         args.y[row] = row_avx2(args, row);
 }
 
+bool cpu_has_avx512_bf16()
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+}
+
+namespace {
+
+// Rows [first, last) for B inputs with AVX-512 BF16's pair dot products
+// (vdpbf16ps: 32 weights times 32 inputs into 16 float32 sums in one
+// instruction), H sums per input: four for one or two inputs, two for
+// more, so that eight or more independent sums hide the latency. The inputs are
+// args.x_bf16's; the columns past the last whole block of 32 are summed one
+// by one.
+template <int B>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void rows_bf16_avx512(const Bf16GemvArgs& args, std::int64_t first,
+                                                                               std::int64_t last)
+{
+    constexpr int H = B <= 2 ? 4 : 2;
+    const std::int64_t blocks = args.cols / 32;
+    for (std::int64_t row = first; row < last; ++row) {
+        const std::uint16_t* w = args.weight + row * args.row_stride;
+        __m512 acc[H][B];
+        for (int h = 0; h < H; ++h)
+            for (int b = 0; b < B; ++b)
+                acc[h][b] = _mm512_setzero_ps();
+        std::int64_t block = 0;
+        for (; block + H <= blocks; block += H)
+            for (int h = 0; h < H; ++h) {
+                const std::int64_t col = (block + h) * 32;
+                const auto weights = reinterpret_cast<__m512bh>(_mm512_loadu_si512(w + col));
+                for (int b = 0; b < B; ++b)
+                    acc[h][b] = _mm512_dpbf16_ps(acc[h][b], weights,
+                                                 reinterpret_cast<__m512bh>(_mm512_loadu_si512(args.x_bf16 + b * args.x_bf16_stride + col)));
+            }
+        for (; block < blocks; ++block) {
+            const std::int64_t col = block * 32;
+            const auto weights = reinterpret_cast<__m512bh>(_mm512_loadu_si512(w + col));
+            for (int b = 0; b < B; ++b)
+                acc[0][b] = _mm512_dpbf16_ps(acc[0][b], weights,
+                                             reinterpret_cast<__m512bh>(_mm512_loadu_si512(args.x_bf16 + b * args.x_bf16_stride + col)));
+        }
+        for (int b = 0; b < B; ++b) {
+            __m512 total = acc[0][b];
+            for (int h = 1; h < H; ++h)
+                total = _mm512_add_ps(total, acc[h][b]);
+            // (Not _mm512_reduce_add_ps, whose GCC 12 header trips
+            // -Wmaybe-uninitialized.)
+            alignas(64) float lanes[16];
+            _mm512_store_ps(lanes, total);
+            float sum = 0.0f;
+            for (float lane : lanes)
+                sum += lane;
+            const std::uint16_t* x = args.x_bf16 + b * args.x_bf16_stride;
+            for (std::int64_t col = blocks * 32; col < args.cols; ++col)
+                sum += bf16_to_float(w[col]) * bf16_to_float(x[col]);
+            args.y[b * args.y_stride + row] = finish_row(sum, args, row);
+        }
+    }
+}
+
+}  // namespace
+
+void gemv_bf16_avx512(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    switch (args.batch) {
+    case 1: rows_bf16_avx512<1>(args, first, last); break;
+    case 2: rows_bf16_avx512<2>(args, first, last); break;
+    case 3: rows_bf16_avx512<3>(args, first, last); break;
+    case 4: rows_bf16_avx512<4>(args, first, last); break;
+    case 5: rows_bf16_avx512<5>(args, first, last); break;
+    case 6: rows_bf16_avx512<6>(args, first, last); break;
+    case 7: rows_bf16_avx512<7>(args, first, last); break;
+    default: rows_bf16_avx512<8>(args, first, last); break;
+    }
+}
+
 #else
 
 bool cpu_has_avx2_fma()
 {
     return false;
+}
+
+bool cpu_has_avx512_bf16()
+{
+    return false;
+}
+
+void gemv_bf16_avx512(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    gemv_bf16_generic(args, first, last);
 }
 
 void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
@@ -268,20 +354,38 @@ void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t las
 
 namespace {
 
+// ATEN_CPU_CAPABILITY caps the instruction set as it caps LibTorch's:
+// "default" runs the portable kernels, "avx2" the AVX2 ones.
+std::string_view capability()
+{
+    const char* value = std::getenv("ATEN_CPU_CAPABILITY");
+    return value != nullptr ? std::string_view{value} : std::string_view{};
+}
+
 bool use_avx2()
 {
-    static const bool use = [] {
-        const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
-        return cpu_has_avx2_fma() && !(capability != nullptr && std::string_view{capability} == "default");
-    }();
+    static const bool use = cpu_has_avx2_fma() && capability() != "default";
+    return use;
+}
+
+bool use_avx512_bf16()
+{
+    static const bool use = cpu_has_avx512_bf16() && capability() != "default" && capability() != "avx2";
     return use;
 }
 
 }  // namespace
 
+std::int64_t gemv_bf16_max_batch()
+{
+    return use_avx512_bf16() ? 8 : gemv_max_batch;
+}
+
 void gemv_bf16(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
 {
-    if (use_avx2())
+    if (args.x_bf16 != nullptr && use_avx512_bf16())
+        gemv_bf16_avx512(args, first, last);
+    else if (use_avx2())
         gemv_bf16_avx2(args, first, last);
     else
         gemv_bf16_generic(args, first, last);

@@ -35,6 +35,11 @@ struct Bf16GemvArgs {
     std::int64_t batch = 1;
     std::int64_t x_stride = 0;
     std::int64_t y_stride = 0;
+    // The same inputs as bfloat16 in their natural order (input b at
+    // x_bf16 + b * x_bf16_stride), or null: the AVX-512 BF16 variant reads
+    // these, the others x.
+    const std::uint16_t* x_bf16 = nullptr;
+    std::int64_t x_bf16_stride = 0;
 };
 
 // The most inputs one pass over the weights serves: each weight row is read
@@ -43,6 +48,11 @@ struct Bf16GemvArgs {
 // four, two accumulators each.)
 inline constexpr std::int64_t gemv_max_batch = 4;
 
+// gemv_bf16() with x_bf16 takes up to this many inputs: 8 where it runs
+// the AVX-512 BF16 variant (32 vector registers hold the sums), else
+// gemv_max_batch.
+std::int64_t gemv_bf16_max_batch();
+
 // Widens x (`cols` bfloat16 values) into `out` in the order the kernels read
 // it: within each full block of 16 columns the 8 even columns come first,
 // then the 8 odd ones; the last cols % 16 stay in order. A bfloat16 pair
@@ -50,14 +60,19 @@ inline constexpr std::int64_t gemv_max_batch = 4;
 // a shift, the odd one by a mask.
 void gemv_input_bf16(const std::uint16_t* x, std::int64_t cols, float* out);
 
-// The fastest variant this CPU runs (AVX2 with FMA, else portable C++);
-// ATEN_CPU_CAPABILITY=default selects the portable one, as it does LibTorch's.
+// The fastest variant this CPU runs (AVX-512 BF16 when x_bf16 is given,
+// else AVX2 with FMA, else portable C++); ATEN_CPU_CAPABILITY=default
+// selects the portable one and =avx2 the AVX2 one, as they do LibTorch's.
 void gemv_bf16(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
 
-// The variants themselves. gemv_bf16_avx2 needs a CPU with AVX2 and FMA.
+// The variants themselves. gemv_bf16_avx2 needs a CPU with AVX2 and FMA;
+// gemv_bf16_avx512 one with AVX-512 BF16, and x_bf16, and takes up to 8
+// inputs (its pair dot products treat subnormal numbers as zero).
 void gemv_bf16_generic(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
 void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
+void gemv_bf16_avx512(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last);
 bool cpu_has_avx2_fma();
+bool cpu_has_avx512_bf16();
 
 // Rows [first, last) of y = W x (+ bias) in float32; weight row r at
 // weight + r * row_stride, `cols` contiguous values; x in its natural order;
