@@ -242,7 +242,10 @@ TEST(Bf16GemvTest, Avx512Bf16KernelMatchesExactSums)
 {
     if (!cpu_has_avx512_bf16())
         GTEST_SKIP() << "this CPU has no AVX-512 BF16";
-    ASSERT_EQ(gemv_bf16_max_batch(), std::getenv("ATEN_CPU_CAPABILITY") == nullptr ? 8 : gemv_max_batch);
+    // Eight inputs a pass, unless ATEN_CPU_CAPABILITY caps the kernels below AVX-512.
+    const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
+    const bool capped = capability != nullptr && (std::string(capability) == "default" || std::string(capability) == "avx2");
+    EXPECT_EQ(gemv_bf16_max_batch(), capped ? gemv_max_batch : 8);
     for (std::int64_t batch = 1; batch <= 8; ++batch)
         check<Bf16>(gemv_bf16_avx512, 500 + 17 * static_cast<std::uint32_t>(batch), batch);
 }

@@ -162,7 +162,9 @@ void attention_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const St
 
     // Whole heads per thread (queries, then keys, then values), so each
     // thread turns and caches the heads it computed without waiting.
-    const auto [first, last] = share(heads + 2 * kv_heads, 1, worker.thread, worker.threads);
+    const std::pair<std::int64_t, std::int64_t> mine = share(heads + 2 * kv_heads, 1, worker.thread, worker.threads);
+    const std::int64_t first = mine.first;
+    const std::int64_t last = mine.second;
     const auto clip = [&](std::int64_t begin, std::int64_t count) {
         return std::pair{std::clamp(first - begin, std::int64_t{0}, count), std::clamp(last - begin, std::int64_t{0}, count)};
     };
