@@ -208,9 +208,9 @@ double weight_read_rate(const std::vector<at::Tensor>& weights)
 // GB/s) within seconds, so samples a worker apart can miss the band the
 // decoding ran in; here each round's rate is held against the faster of
 // the reads just before and after it.
-boost::json::object interleaved_decode(fairseq2::models::DecoderModel& model, std::int64_t tokens, int rounds, std::int64_t element)
+boost::json::object interleaved_decode(fairseq2::models::DecoderModel& model, const std::vector<at::Tensor>& weights, std::int64_t tokens,
+                                       int rounds, std::int64_t element)
 {
-    const std::vector<at::Tensor> weights = weights_read_per_token(model);
     const std::int64_t read_bytes = total_bytes(weights) + model.model_dim() * element;  // and the embedding row
     boost::json::array list;
     std::vector<double> ratios;
@@ -280,8 +280,9 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
     if (decode_b1_only) {
         // Only weights far larger than the caches measure the memory: a
         // tiny llama's read is the cost of a hundred calls to sum().
-        if (total_bytes(weights_read_per_token(*model)) >= (std::int64_t{64} << 20))
-            result["decode_b1_interleaved"] = interleaved_decode(*model, std::max(4, decode_steps / 4), 9, dtype == at::kBFloat16 ? 2 : 4);
+        if (const std::vector<at::Tensor> weights = weights_read_per_token(*model); total_bytes(weights) >= (std::int64_t{64} << 20))
+            result["decode_b1_interleaved"] =
+                interleaved_decode(*model, weights, std::max(4, decode_steps / 4), 9, dtype == at::kBFloat16 ? 2 : 4);
         std::cout << boost::json::serialize(result) << std::endl;
         return 0;
     }

@@ -201,12 +201,8 @@ at::Tensor run(TransformerDecoderModel& model, const at::Tensor& ids, nn::Increm
     // position (growing by doubling, not per token).
     const at::TensorOptions options = at::TensorOptions().dtype(dtype).device(at::kCPU);
     for (std::size_t i = 0; i < plan.caches.size(); ++i) {
-        const void* attn = model.decoder->layers[i]->self_attn.get();
-        if (plan.caches[i] == nullptr) {
-            auto owned = std::make_unique<KeyValueCache>();
-            plan.caches[i] = owned.get();
-            bag.set_state(attn, std::move(owned));
-        }
+        if (plan.caches[i] == nullptr)
+            plan.caches[i] = &bag.get_or_add_state<KeyValueCache>(model.decoder->layers[i]->self_attn.get());
         KeyValueCache& cache = *plan.caches[i];
         cache.reserve(batch, args.num_kv_heads, args.head_dim, options, 1, bag.max_num_steps());
         StepLayer<T>& layer = plan.layers[i];
@@ -245,15 +241,10 @@ at::Tensor fused_decode_step(TransformerDecoderModel& model, const at::Tensor& i
     const at::ScalarType dtype = model.decoder_frontend->embed->weight.scalar_type();
     if (dtype != at::kFloat && dtype != at::kBFloat16)
         return {};
-    auto* state = bag.get_state_as<FusedStepState>(&model);
-    if (state == nullptr) {
-        auto owned = std::make_unique<FusedStepState>();
-        state = owned.get();
-        bag.set_state(&model, std::move(owned));
-    }
+    auto& state = bag.get_or_add_state<FusedStepState>(&model);
     if (dtype == at::kFloat)
-        return run(model, ids, bag, dtype, *state, state->f32);
-    return run(model, ids, bag, dtype, *state, state->bf16);
+        return run(model, ids, bag, dtype, state, state.f32);
+    return run(model, ids, bag, dtype, state, state.bf16);
 }
 
 }  // namespace fairseq2::models::detail

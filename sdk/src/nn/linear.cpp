@@ -45,12 +45,16 @@ at::Tensor gemv_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Te
 {
     const std::int64_t rows = weight.size(0);
     const std::int64_t cols = weight.size(1);
-    // The input row in float32, in the kernel's order, in a buffer kept
-    // between calls.
-    thread_local std::vector<float> x32;
-    x32.resize(static_cast<std::size_t>(cols));
     const at::Tensor row = x.reshape({cols}).contiguous();
-    detail::gemv_input_bf16(static_cast<const std::uint16_t*>(row.data_ptr()), cols, x32.data());
+    // The input row in float32, in the kernel's order, in a buffer kept
+    // between calls, unless the kernel reads only the bfloat16 row.
+    thread_local std::vector<float> x32;
+    const float* widened = nullptr;
+    if (!detail::gemv_bf16_reads_only_x_bf16()) {
+        x32.resize(static_cast<std::size_t>(cols));
+        detail::gemv_input_bf16(static_cast<const std::uint16_t*>(row.data_ptr()), cols, x32.data());
+        widened = x32.data();
+    }
 
     at::Tensor y = at::empty({rows}, weight.options());
     const at::Tensor bias_row = bias.defined() ? bias.contiguous() : at::Tensor();
@@ -58,7 +62,7 @@ at::Tensor gemv_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Te
     args.weight = static_cast<const std::uint16_t*>(weight.data_ptr());
     args.row_stride = weight.stride(0);
     args.cols = cols;
-    args.x = x32.data();
+    args.x = widened;
     args.x_bf16 = static_cast<const std::uint16_t*>(row.data_ptr());
     args.bias = bias_row.defined() ? static_cast<const std::uint16_t*>(bias_row.data_ptr()) : nullptr;
     args.y = static_cast<std::uint16_t*>(y.data_ptr());

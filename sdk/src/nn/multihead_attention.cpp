@@ -163,19 +163,14 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& x, const PaddingMask* p
     at::Tensor k = qk.narrow(2, options.num_heads, kv_heads).transpose(1, 2);  // (N, H_kv, S, d)
 
     if (state_bag != nullptr) {
-        auto* cache = state_bag->get_state_as<KeyValueCache>(this);
-        if (cache == nullptr) {
-            auto owned = std::make_unique<KeyValueCache>();
-            cache = owned.get();
-            state_bag->set_state(this, std::move(owned));
-        }
-        cache->append(k, v, state_bag->max_num_steps());
+        KeyValueCache& cache = state_bag->get_or_add_state<KeyValueCache>(this);
+        cache.append(k, v, state_bag->max_num_steps());
         // A decoding step sees every cached position: no mask to apply.
         if (seq_len == 1 && padding_mask == nullptr)
-            if (at::Tensor attn = attend_one_position(q, *cache, head_dim); attn.defined())
+            if (at::Tensor attn = attend_one_position(q, cache, head_dim); attn.defined())
                 return output_proj->forward(attn);
-        k = cache->keys();
-        v = cache->values();
+        k = cache.keys();
+        v = cache.values();
     }
     const std::int64_t key_len = k.size(2);
     if (padding_mask != nullptr && padding_mask->batch_seq_len() != key_len)

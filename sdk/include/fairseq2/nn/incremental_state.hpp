@@ -45,6 +45,19 @@ public:
         return static_cast<State*>(get_state(module));
     }
 
+    // The state of `module`, a new default-constructed State when it has
+    // none yet.
+    template <typename State>
+    State& get_or_add_state(const void* module)
+    {
+        if (auto* state = get_state_as<State>(module))
+            return *state;
+        auto owned = std::make_unique<State>();
+        State& state = *owned;
+        set_state(module, std::move(owned));
+        return state;
+    }
+
 private:
     std::int64_t step_nr_ = 0;
     std::int64_t max_num_steps_;

@@ -109,7 +109,7 @@ void project(const StepProjection<T>& p, const ProductInput<T>& in, T* out, std:
 
 // The input of a product over `cols` values of each of `batch` rows of
 // `values` (row stride `stride`), widened into the worker's own buffer for
-// bfloat16.
+// bfloat16 unless the bfloat16 kernel reads only the values.
 template <typename T>
 ProductInput<T> product_input([[maybe_unused]] Worker<T>& worker, const T* values, std::int64_t stride, [[maybe_unused]] std::int64_t cols,
                               [[maybe_unused]] std::int64_t batch)
@@ -117,6 +117,8 @@ ProductInput<T> product_input([[maybe_unused]] Worker<T>& worker, const T* value
     if constexpr (std::is_same_v<T, float>) {
         return {values, stride, values, stride};
     } else {
+        if (gemv_bf16_reads_only_x_bf16())
+            return {values, stride, nullptr, 0};
         float* wide = worker.own.wide.data();
         for (std::int64_t n = 0; n < batch; ++n)
             gemv_input_bf16(values + n * stride, cols, wide + n * cols);
@@ -283,7 +285,7 @@ void DecoderStepWorkspace<T>::reserve(const DecoderStepArgs<T>& args, std::int64
     const std::int64_t widest = std::max({args.model_dim, q_dim, args.ffn_dim});
     for (auto& own : per_thread) {
         grow(own.normed, args.batch * args.model_dim);
-        if (std::is_same_v<T, std::uint16_t>)
+        if (std::is_same_v<T, std::uint16_t> && !gemv_bf16_reads_only_x_bf16())
             grow(own.wide, args.batch * widest);
         grow(own.scratch, decode_attention_scratch(max_keys, args.head_dim));
     }

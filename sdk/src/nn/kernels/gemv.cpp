@@ -381,6 +381,11 @@ std::int64_t gemv_bf16_max_batch()
     return use_avx512_bf16() ? 8 : gemv_max_batch;
 }
 
+bool gemv_bf16_reads_only_x_bf16()
+{
+    return use_avx512_bf16();
+}
+
 void gemv_bf16(const Bf16GemvArgs& args, std::int64_t first, std::int64_t last)
 {
     if (args.x_bf16 != nullptr && use_avx512_bf16())

@@ -53,6 +53,10 @@ inline constexpr std::int64_t gemv_max_batch = 4;
 // gemv_max_batch.
 std::int64_t gemv_bf16_max_batch();
 
+// Whether gemv_bf16() given x_bf16 reads nothing else (it runs the AVX-512
+// BF16 variant): callers may then skip widening the inputs and leave x null.
+bool gemv_bf16_reads_only_x_bf16();
+
 // Widens x (`cols` bfloat16 values) into `out` in the order the kernels read
 // it: within each full block of 16 columns the 8 even columns come first,
 // then the 8 odd ones; the last cols % 16 stay in order. A bfloat16 pair
