@@ -15,6 +15,7 @@
 #include "fairseq2/checkpoint/safetensors.hpp"
 #include "fairseq2/checkpoint/torch_archive.hpp"
 #include "fairseq2/error.hpp"
+#include "../runtime/weight_allocations.hpp"
 
 namespace fairseq2::checkpoint {
 
@@ -249,6 +250,8 @@ LoadedCheckpoint load_checkpoint(const fs::path& path, const LoadOptions& option
         throw CheckpointError("The checkpoint '" + path.string() + "' does not exist.");
     Plan plan = fs::is_directory(path, error) ? plan_from_directory(path) : plan_from_file(path);
 
+    // The tensors read are copied into the model's packed block and freed.
+    detail::MappedWeightAllocations mapped;
     LoadedCheckpoint loaded;
     loaded.path = path;
     loaded.files = plan.files;

@@ -7,6 +7,7 @@
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/abstract_model_handler.hpp"
 #include "fairseq2/nn/parameter_packing.hpp"
+#include "../runtime/weight_allocations.hpp"
 
 namespace fairseq2::models {
 
@@ -15,6 +16,9 @@ ModelHandler::~ModelHandler() = default;
 std::shared_ptr<torch::nn::Module> ModelHandler::create(const boost::json::value& config, c10::Device device,
                                                         c10::ScalarType dtype) const
 {
+    // The parameters are created in the heap and then packed (see
+    // MappedWeightAllocations); the scope ends before the model is used.
+    detail::MappedWeightAllocations mapped;
     auto model = do_create(config, device, dtype);
     model->eval();
     nn::pack_parameters(*model);
@@ -31,6 +35,9 @@ std::shared_ptr<torch::nn::Module> ModelHandler::load_from_path(const std::files
 std::shared_ptr<torch::nn::Module> ModelHandler::load_from_checkpoint(checkpoint::LoadedCheckpoint checkpoint, const boost::json::value& config,
                                                                       c10::Device device, std::optional<c10::ScalarType> dtype) const
 {
+    // The uninitialised parameters, the conversions and the checkpoint's
+    // tensors are all freed by the time the model is packed.
+    detail::MappedWeightAllocations mapped;
     const c10::ScalarType stored = checkpoint::checkpoint_dtype(checkpoint.state_dict);
     if (dtype && *dtype != stored)
         log().info("Converting the {} weights of '{}' to {}, as asked.", c10::toString(stored), checkpoint.path.string(), c10::toString(*dtype));

@@ -18,10 +18,15 @@ namespace fairseq2 {
 //
 // With glibc it raises the mmap threshold to its maximum (32 MiB: only larger
 // blocks, such as embedding tables, are mapped on their own) and keeps up to
-// 256 MiB of free memory at the top of the heap. It is a process-wide choice,
-// so the SDK never makes it on its own: the `fairseq2` program and the
-// benchmarks call it first thing, and embedders may. Returns false (and
-// changes nothing) with C libraries other than glibc.
+// 256 MiB of free memory at the top of the heap. While the SDK reads,
+// creates and packs a model's weights it maps blocks of 128 KiB or more on
+// their own (glibc's default), so that the weights' temporary copies go
+// back to the system once packed instead of leaving a hole the size of the
+// weights in the heap, whose pages later temporaries would fault in and
+// keep. It is a process-wide choice, so the SDK never makes it on its own:
+// the `fairseq2` program and the benchmarks call it first thing, and
+// embedders may. Returns false (and changes nothing) with C libraries other
+// than glibc.
 FAIRSEQ2_API bool retain_freed_memory();
 
 // Hands free memory inside the heap back to the system (glibc's
