@@ -22,7 +22,6 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
-#include "fairseq2/config/overrides.hpp"
 #include "fairseq2/generation/generator.hpp"
 #include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/model_handler.hpp"
@@ -103,21 +102,15 @@ const std::vector<Case>& cases()
 
 std::shared_ptr<DecoderModel> make_model(const Case& c)
 {
-    auto handler = fairseq2::test::plugin_host()->context().get_registry<fairseq2::models::ModelHandler>().get("llama");
-    if (!handler)
-        throw std::runtime_error("the llama plugin did not load from " FAIRSEQ2_TEST_PLUGIN_DIR);
-    json::value config = handler->get_config("llama3_8b");
-    using fairseq2::config::set_path;
-    set_path(config, "model_dim", c.model_dim);
-    set_path(config, "num_layers", 2);
-    set_path(config, "num_attn_heads", c.heads);
-    set_path(config, "num_key_value_heads", 2);
-    set_path(config, "ffn_inner_dim", 1024);
-    set_path(config, "ffn_inner_dim_to_multiple", 256);
-    set_path(config, "vocab_info.size", 256);
-    set_path(config, "vocab_info.bos_idx", 1);
-    set_path(config, "vocab_info.eos_idx", 2);
-    set_path(config, "max_seq_len", 512);
+    auto handler = fairseq2::test::llama_handler();
+    const json::value config = fairseq2::test::small_llama_config({.model_dim = c.model_dim,
+                                                                   .num_layers = 2,
+                                                                   .num_attn_heads = c.heads,
+                                                                   .num_key_value_heads = 2,
+                                                                   .ffn_inner_dim = 1024,
+                                                                   .ffn_inner_dim_to_multiple = 256,
+                                                                   .vocab_size = 256,
+                                                                   .max_seq_len = 512});
     at::manual_seed(3);
     auto model = std::dynamic_pointer_cast<DecoderModel>(handler->create(handler->check_config(config), at::kCPU, c.dtype));
     if (!model)

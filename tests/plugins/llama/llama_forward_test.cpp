@@ -166,19 +166,14 @@ protected:
     // 8), FFN int(int(96 * 1.3) * 2/3) = 82 rounded up to 32 -> 96, vocab 128.
     json::value small_config() const
     {
-        json::value config = handler->get_config("llama3_8b");
-        using fairseq2::config::set_path;
-        set_path(config, "model_dim", 64);
-        set_path(config, "num_layers", 3);
-        set_path(config, "num_attn_heads", 8);
-        set_path(config, "num_key_value_heads", 2);
-        set_path(config, "ffn_inner_dim", 96);
-        set_path(config, "ffn_inner_dim_to_multiple", 32);
-        set_path(config, "vocab_info.size", 128);
-        set_path(config, "vocab_info.bos_idx", 1);
-        set_path(config, "vocab_info.eos_idx", 2);
-        set_path(config, "max_seq_len", 64);
-        return config;
+        return fairseq2::test::small_llama_config({.model_dim = 64,
+                                                   .num_layers = 3,
+                                                   .num_attn_heads = 8,
+                                                   .num_key_value_heads = 2,
+                                                   .ffn_inner_dim = 96,
+                                                   .ffn_inner_dim_to_multiple = 32,
+                                                   .vocab_size = 128,
+                                                   .max_seq_len = 64});
     }
 
     std::shared_ptr<DecoderModel> load(const fs::path& checkpoint, const json::value& config, at::ScalarType dtype = at::kFloat) const

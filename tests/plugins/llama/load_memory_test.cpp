@@ -27,7 +27,6 @@
 #include "fairseq2/checkpoint/safetensors.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "fairseq2/checkpoint/torch_archive.hpp"
-#include "fairseq2/config/overrides.hpp"
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/runtime/memory.hpp"
 #include "plugins/llama/plugin_host.hpp"
@@ -36,33 +35,19 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-using fairseq2::models::ModelHandler;
-
-std::shared_ptr<ModelHandler> llama()
-{
-    auto handler = fairseq2::test::plugin_host()->context().get_registry<ModelHandler>().get("llama");
-    if (!handler)
-        throw std::runtime_error("the llama plugin did not load from " FAIRSEQ2_TEST_PLUGIN_DIR);
-    return handler;
-}
 
 // A llama of about 64 MB in float32 whose matrices are all 256 KiB or more:
 // dim 512, 4 layers, vocab 4096.
 json::value config()
 {
-    json::value c = llama()->get_config("llama3_8b");
-    using fairseq2::config::set_path;
-    set_path(c, "model_dim", 512);
-    set_path(c, "num_layers", 4);
-    set_path(c, "num_attn_heads", 8);
-    set_path(c, "num_key_value_heads", 2);
-    set_path(c, "ffn_inner_dim", 1536);
-    set_path(c, "ffn_inner_dim_to_multiple", 256);
-    set_path(c, "vocab_info.size", 4096);
-    set_path(c, "vocab_info.bos_idx", 1);
-    set_path(c, "vocab_info.eos_idx", 2);
-    set_path(c, "max_seq_len", 256);
-    return llama()->check_config(c);
+    return fairseq2::test::llama_handler()->check_config(fairseq2::test::small_llama_config({.model_dim = 512,
+                                                                                             .num_layers = 4,
+                                                                                             .num_attn_heads = 8,
+                                                                                             .num_key_value_heads = 2,
+                                                                                             .ffn_inner_dim = 1536,
+                                                                                             .ffn_inner_dim_to_multiple = 256,
+                                                                                             .vocab_size = 4096,
+                                                                                             .max_seq_len = 256}));
 }
 
 // Bytes free inside the heap (every arena): memory that later allocations
@@ -106,7 +91,7 @@ TEST(CreateMemoryTest, CreatingAModelLeavesNoHoleInTheHeap)
 #endif
     ASSERT_TRUE(fairseq2::retain_freed_memory());
     const std::int64_t before = heap_free_bytes();
-    auto model = llama()->create(config(), at::kCPU, at::kFloat);
+    auto model = fairseq2::test::llama_handler()->create(config(), at::kCPU, at::kFloat);
     const std::int64_t growth = heap_free_bytes() - before;
     const std::int64_t weight_bytes = parameter_bytes(*model);
     EXPECT_GT(weight_bytes, std::int64_t{60} << 20);
@@ -127,7 +112,7 @@ protected:
         dir_ = fs::temp_directory_path() / ("fairseq2-load-memory-" + std::to_string(getpid()));
         fs::create_directories(dir_);
         at::manual_seed(5);
-        auto model = llama()->create(config(), at::kCPU, at::kFloat);
+        auto model = fairseq2::test::llama_handler()->create(config(), at::kCPU, at::kFloat);
         weights_ = fairseq2::checkpoint::module_state_dict(*model);
         weight_bytes_ = parameter_bytes(*model);
         fairseq2::checkpoint::save_fairseq2_checkpoint(dir_ / "model.pt", weights_);
@@ -146,7 +131,7 @@ protected:
     std::int64_t load_and_check(const fs::path& file, bool mmap)
     {
         const std::int64_t before = heap_free_bytes();
-        auto model = llama()->load_from_path(file, config(), at::kCPU, at::kFloat, {.mmap = mmap});
+        auto model = fairseq2::test::llama_handler()->load_from_path(file, config(), at::kCPU, at::kFloat, {.mmap = mmap});
         const std::int64_t growth = heap_free_bytes() - before;
         for (const auto& [key, tensor] : fairseq2::checkpoint::module_state_dict(*model)) {
             EXPECT_TRUE(tensor.equal(weights_.at(key))) << file << ": " << key;
@@ -184,7 +169,7 @@ TEST_F(LoadMemoryTest, ThePolicyComesBackAfterConcurrentLoads)
     std::vector<std::int64_t> ok(2, 0);
     for (int i = 0; i < 2; ++i)
         threads.emplace_back([&, i] {
-            auto model = llama()->load_from_path(dir_ / "model.pt", config(), at::kCPU, at::kFloat);
+            auto model = fairseq2::test::llama_handler()->load_from_path(dir_ / "model.pt", config(), at::kCPU, at::kFloat);
             ok[static_cast<std::size_t>(i)] = parameter_bytes(*model);
         });
     for (auto& t : threads)
