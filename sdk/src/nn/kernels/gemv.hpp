@@ -23,8 +23,9 @@ namespace fairseq2::nn::detail {
 //   bias:   bfloat16 per row, or null;
 //   y:      bfloat16 per row.
 //   batch:  how many inputs share the pass over the weights, 1 to
-//           gemv_max_batch: input b at x + b * x_stride, its output at
-//           y + b * y_stride (row r at y[b * y_stride + r]).
+//           gemv_max_batch (given x_bf16, to gemv_bf16_max_batch()): input
+//           b at x + b * x_stride, its output at y + b * y_stride (row r
+//           at y[b * y_stride + r]).
 struct Bf16GemvArgs {
     const std::uint16_t* weight = nullptr;
     std::int64_t row_stride = 0;
