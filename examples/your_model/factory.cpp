@@ -40,7 +40,7 @@ std::shared_ptr<fairseq2::nn::MultiheadAttention> YourModelFactory::create_atten
     options.num_key_value_heads = config_.num_key_value_heads;
     options.causal = true;
     auto rope = std::make_shared<fairseq2::nn::RotaryEncoder>(config_.model_dim / config_.num_attn_heads, config_.max_seq_len,
-                                                              config_.rope_theta, std::nullopt);
+                                                              config_.rope_theta);
     return std::make_shared<fairseq2::nn::MultiheadAttention>(options, std::move(rope), options_);
 }
 

@@ -26,12 +26,7 @@ struct CheckpointSource {
 };
 
 // Reads the checkpoint at `path` and resolves what it is:
-//   family: `family` when given; else the one a fairseq2 checkpoint written
-//     by this program records; else the family whose handler recognises the
-//     files beside the checkpoint (config.json, params.json);
-//   config: the preset of `arch` when given; else the config the checkpoint
-//     records; else the one derived from the files beside it; else the
-//     family's default arch; then every `sets` override.
+// models::ModelHub::open_checkpoint with the --set assignments `sets`.
 // Throws LookupError when no family can be told, and the errors of reading
 // the checkpoint and of the config.
 CheckpointSource open_checkpoint(RuntimeContext& context, models::ModelHub& hub, const std::filesystem::path& path,

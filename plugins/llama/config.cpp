@@ -75,10 +75,15 @@ void LLaMAConfig::validate() const
                     "it must be within the vocabulary (0 to " + str(vocab_info.size - 1) + "), but is " + str(*index));
     require(num_layers > 0, "num_layers", "it must be positive, but is " + str(num_layers));
     require(num_attn_heads > 0, "num_attn_heads", "it must be positive, but is " + str(num_attn_heads));
-    require(model_dim % num_attn_heads == 0, "num_attn_heads",
-            "it must divide model_dim (" + str(model_dim) + "), but is " + str(num_attn_heads));
-    require((model_dim / num_attn_heads) % 2 == 0, "num_attn_heads",
-            "the head dimension model_dim / num_attn_heads must be even for rotary encoding, but is " + str(model_dim / num_attn_heads));
+    if (head_dim) {
+        require(*head_dim > 0 && *head_dim % 2 == 0, "head_dim", "it must be positive and even for rotary encoding, but is " + str(*head_dim));
+    } else {
+        require(model_dim % num_attn_heads == 0, "num_attn_heads",
+                "it must divide model_dim (" + str(model_dim) + "), but is " + str(num_attn_heads));
+        require((model_dim / num_attn_heads) % 2 == 0, "num_attn_heads",
+                "the head dimension model_dim / num_attn_heads must be even for rotary encoding, but is " + str(model_dim / num_attn_heads));
+    }
+    require(rms_norm_eps > 0.0, "rms_norm_eps", "it must be positive, but is " + std::to_string(rms_norm_eps));
     require(num_key_value_heads > 0, "num_key_value_heads", "it must be positive, but is " + str(num_key_value_heads));
     require(num_attn_heads % num_key_value_heads == 0, "num_key_value_heads",
             "it must divide num_attn_heads (" + str(num_attn_heads) + "), but is " + str(num_key_value_heads));

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include <boost/describe/class.hpp>
 
@@ -41,6 +42,18 @@ struct LLaMAConfig {
     double dropout_p = 0.1;
     // Whether the final projection shares the embedding weight.
     bool tied_embeddings = false;
+    // Fields of Hugging Face checkpoints (config.json) beyond fairseq2's
+    // LLaMAConfig, so that every such checkpoint computes what it was
+    // trained to compute.
+    double rms_norm_eps = 1e-5;
+    // The attention head dimension; null: model_dim / num_attn_heads.
+    std::optional<std::int64_t> head_dim;
+    // Biases of the q/k/v and output projections, and of the GLU's.
+    bool attention_bias = false;
+    bool mlp_bias = false;
+
+    // head_dim, or model_dim / num_attn_heads.
+    std::int64_t attention_head_dim() const { return head_dim.value_or(model_dim / num_attn_heads); }
 
     // Throws ConfigError naming the first invalid field.
     void validate() const;
@@ -49,7 +62,7 @@ struct LLaMAConfig {
 BOOST_DESCRIBE_STRUCT(LLaMAConfig, (),
                       (model_dim, max_seq_len, vocab_info, num_layers, num_attn_heads, num_key_value_heads, ffn_inner_dim,
                        ffn_inner_dim_scale, ffn_inner_dim_multiplier, ffn_inner_dim_to_multiple, rope_theta, use_scaled_rope,
-                       rope_scaling, dropout_p, tied_embeddings))
+                       rope_scaling, dropout_p, tied_embeddings, rms_norm_eps, head_dim, attention_bias, mlp_bias))
 
 // The arch used when none is given.
 inline constexpr const char* default_llama_arch = "llama3_1_8b";

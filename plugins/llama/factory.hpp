@@ -3,6 +3,7 @@
 // Builds llama models from a LLaMAConfig, one small step per submodule, as
 // fairseq2's LLaMAFactory. Parameters are allocated but not initialised.
 
+#include <functional>
 #include <memory>
 
 #include <ATen/core/TensorBody.h>
@@ -11,6 +12,12 @@
 #include "model.hpp"
 
 namespace fairseq2::models::llama {
+
+// Llama 3.1's RoPE frequency scaling (use_scaled_rope): frequencies whose
+// wavelength exceeds the original context / low_freq_factor are divided by
+// the factor, those below original context / high_freq_factor are kept, and
+// those between are interpolated.
+std::function<double(double)> llama3_frequency_scaler(const LLaMARopeScalingConfig& scaling);
 
 class LLaMAFactory {
 public:

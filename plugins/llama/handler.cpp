@@ -6,6 +6,7 @@
 #include "fairseq2/checkpoint/checkpoint_loader.hpp"
 #include "fairseq2/checkpoint/json_file.hpp"
 #include "fairseq2/logging.hpp"
+#include "fairseq2/models/hugging_face.hpp"
 #include "hf_checkpoint.hpp"
 #include "meta_checkpoint.hpp"
 
@@ -26,6 +27,14 @@ std::shared_ptr<LLaMAModel> LLaMAModelHandler::create_model(const LLaMAConfig& c
     return LLaMAFactory(config, options).create_model();
 }
 
+bool LLaMAModelHandler::recognizes_checkpoint(const CheckpointDescription& checkpoint) const
+{
+    if (!checkpoint.hf_model_type.empty())
+        return checkpoint.hf_model_type == "llama";
+    std::error_code error;
+    return std::filesystem::is_regular_file(checkpoint.directory / "params.json", error);
+}
+
 checkpoint::StateDict LLaMAModelHandler::convert_checkpoint(checkpoint::StateDict state_dict, const LLaMAConfig& config) const
 {
     if (is_hf_state_dict(state_dict))
@@ -39,14 +48,11 @@ std::optional<LLaMAConfig> LLaMAModelHandler::config_from_files(const std::files
 {
     const std::filesystem::path dir = checkpoint::checkpoint_directory(path);
     std::error_code error;
-    if (const auto file = dir / "config.json"; std::filesystem::is_regular_file(file, error)) {
-        boost::json::value json = checkpoint::read_json_file(file);
-        // A config.json without model_type is not a Hugging Face one.
-        if (json.is_object() && json.as_object().contains("model_type")) {
-            LLaMAConfig config = llama_config_from_hf(json, file);
-            log().info("Using the llama config of '{}'.", file.string());
-            return config;
-        }
+    // A config.json without model_type is not a Hugging Face one.
+    if (std::optional<hf::Config> hf_config = hf::read_config(path)) {
+        LLaMAConfig config = llama_config_from_hf(hf_config->json, hf_config->file);
+        log().info("Using the llama config of '{}'.", hf_config->file.string());
+        return config;
     }
     if (const auto file = dir / "params.json"; std::filesystem::is_regular_file(file, error)) {
         LLaMAConfig config = llama_config_from_meta(checkpoint::read_json_file(file), file);

@@ -17,6 +17,9 @@ public:
 
     bool supports_meta() const override { return false; }
 
+    // A config.json of model_type "llama", or a Meta params.json.
+    bool recognizes_checkpoint(const CheckpointDescription& checkpoint) const override;
+
     // {"hf"}: a Hugging Face directory (config.json, model.safetensors).
     std::vector<std::string> export_formats() const override;
 

@@ -10,16 +10,13 @@
 #include "fairseq2/error.hpp"
 #include "fairseq2/logging.hpp"
 #include "fairseq2/nn/feed_forward.hpp"
-#include "json_fields.hpp"
+#include "fairseq2/models/hugging_face.hpp"
 
 namespace fairseq2::models::llama {
 
 namespace {
 
-// fairseq2's llama computes RMSNorm with this epsilon.
-constexpr double llama_rms_norm_eps = 1e-5;
-
-std::optional<std::int64_t> token_id(const JsonFields& fields, const char* key)
+std::optional<std::int64_t> token_id(const hf::ConfigFields& fields, const char* key)
 {
     const boost::json::value* value = fields.find(key);
     if (value != nullptr && value->is_array()) {
@@ -34,6 +31,11 @@ std::optional<std::int64_t> token_id(const JsonFields& fields, const char* key)
         return ids[0].get_int64();
     }
     return fields.optional_int(key);
+}
+
+[[noreturn]] void fail_unsupported(const hf::ConfigFields& fields, const char* key, const std::string& value, const std::string& supported)
+{
+    fields.fail(key, "is " + value + ", but llama models support only " + supported);
 }
 
 }  // namespace
@@ -57,55 +59,27 @@ const checkpoint::KeyMap& hf_key_map()
     return map;
 }
 
-const checkpoint::KeyMap& hf_export_key_map()
-{
-    static const checkpoint::KeyMap map{
-        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.q_proj\.)", R"(model.layers.\1.self_attn.q_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.k_proj\.)", R"(model.layers.\1.self_attn.k_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.v_proj\.)", R"(model.layers.\1.self_attn.v_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.self_attn\.output_proj\.)", R"(model.layers.\1.self_attn.o_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.ffn_layer_norm\.)", R"(model.layers.\1.post_attention_layernorm.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.ffn\.gate_proj\.)", R"(model.layers.\1.mlp.gate_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.ffn\.output_proj\.)", R"(model.layers.\1.mlp.down_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.ffn\.inner_proj\.)", R"(model.layers.\1.mlp.up_proj.)"},
-        {R"(^decoder\.layers\.([0-9]+)\.self_attn_layer_norm\.)", R"(model.layers.\1.input_layernorm.)"},
-        {R"(^decoder\.layer_norm\.)", R"(model.norm.)"},
-        {R"(^decoder_frontend\.embed\.)", R"(model.embed_tokens.)"},
-        {R"(^final_proj\.)", R"(lm_head.)"},
-    };
-    return map;
-}
-
-at::Tensor permute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads)
-{
-    const std::int64_t rows = weight.size(0);
-    const std::int64_t cols = weight.size(1);
-    return weight.view({num_heads, 2, rows / num_heads / 2, cols}).transpose(1, 2).reshape({rows, cols});
-}
-
-at::Tensor unpermute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads)
-{
-    const std::int64_t rows = weight.size(0);
-    const std::int64_t cols = weight.size(1);
-    return weight.view({num_heads, rows / num_heads / 2, 2, cols}).transpose(1, 2).reshape({rows, cols});
-}
-
 bool is_hf_state_dict(const checkpoint::StateDict& state_dict)
 {
-    return state_dict.contains("model.embed_tokens.weight");
+    // A tied checkpoint written by safetensors' save_model may keep only
+    // lm_head.weight of the shared pair: look at the layers too.
+    if (state_dict.contains("model.embed_tokens.weight"))
+        return true;
+    const auto layer = state_dict.lower_bound("model.layers.");
+    return layer != state_dict.end() && layer->first.starts_with("model.layers.");
 }
 
 checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const LLaMAConfig& config)
 {
-    const std::int64_t head_dim = config.model_dim / config.num_attn_heads;
+    const std::int64_t head_dim = config.attention_head_dim();
     std::erase_if(state_dict, [](const auto& item) { return item.first.ends_with("rotary_emb.inv_freq"); });
     for (auto& [key, tensor] : state_dict) {
         // Only weights of the shape the config expects are permuted; others
         // are left for the strict loader to report as mismatched.
         if (key.ends_with("self_attn.q_proj.weight") && tensor.dim() == 2 && tensor.size(0) == config.num_attn_heads * head_dim)
-            tensor = permute_rotary_weight(tensor, config.num_attn_heads);
+            tensor = hf::rotate_half_to_pairs(tensor, config.num_attn_heads);
         else if (key.ends_with("self_attn.k_proj.weight") && tensor.dim() == 2 && tensor.size(0) == config.num_key_value_heads * head_dim)
-            tensor = permute_rotary_weight(tensor, config.num_key_value_heads);
+            tensor = hf::rotate_half_to_pairs(tensor, config.num_key_value_heads);
     }
     state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf_key_map());
     // Checkpoints with tied embeddings (Llama 3.2) have no lm_head.weight.
@@ -116,25 +90,23 @@ checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, co
 
 LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::filesystem::path& file)
 {
-    JsonFields fields(json, file);
+    hf::ConfigFields fields(json, file, "llama");
     if (auto type = fields.optional_string("model_type"); type != "llama")
         throw ConfigError("The file '" + file.string() + "' describes a '" + type.value_or("(no model_type)") +
                           "' model, but the llama family loads only model_type 'llama'.");
     if (auto act = fields.optional_string("hidden_act"); act && *act != "silu")
-        fields.fail("hidden_act", "is '" + *act + "', but llama models use 'silu'");
-    for (const char* bias : {"attention_bias", "mlp_bias"})
-        if (fields.optional_bool(bias).value_or(false))
-            fields.fail(bias, "is true, but llama models have no biases");
-
+        fail_unsupported(fields, "hidden_act", "'" + *act + "'", "'silu'");
     LLaMAConfig config;
     config.model_dim = fields.required_int("hidden_size");
     config.num_layers = fields.required_int("num_hidden_layers");
     config.num_attn_heads = fields.required_int("num_attention_heads");
     config.num_key_value_heads = fields.optional_int("num_key_value_heads").value_or(config.num_attn_heads);
-    if (auto head_dim = fields.optional_int("head_dim"); head_dim && config.num_attn_heads > 0 &&
-                                                         *head_dim * config.num_attn_heads != config.model_dim)
-        fields.fail("head_dim", "is " + std::to_string(*head_dim) + ", but llama models use hidden_size / num_attention_heads = " +
-                                    std::to_string(config.model_dim / config.num_attn_heads));
+    config.head_dim = fields.optional_int("head_dim");
+    if (config.head_dim && config.num_attn_heads > 0 && *config.head_dim * config.num_attn_heads == config.model_dim)
+        config.head_dim = std::nullopt;  // the default
+    config.attention_bias = fields.optional_bool("attention_bias").value_or(false);
+    config.mlp_bias = fields.optional_bool("mlp_bias").value_or(false);
+    config.rms_norm_eps = fields.optional_double("rms_norm_eps").value_or(1e-6);
     // intermediate_size is the final GLU width: no scaling, no rounding.
     config.ffn_inner_dim = fields.required_int("intermediate_size");
     config.ffn_inner_dim_scale = 1.0;
@@ -151,7 +123,7 @@ LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::file
     config.vocab_info.pad_idx = token_id(fields, "pad_token_id");
 
     if (const boost::json::value* scaling = fields.find("rope_scaling")) {
-        JsonFields rope(*scaling, file);
+        hf::ConfigFields rope(*scaling, file, "llama");
         std::optional<std::string> type = rope.optional_string("rope_type");
         if (!type)
             type = rope.optional_string("type");
@@ -165,9 +137,6 @@ LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::file
             rope.optional_int("original_max_position_embeddings").value_or(config.rope_scaling.original_context_length);
     }
 
-    if (auto eps = fields.optional_double("rms_norm_eps"); eps && std::abs(*eps - llama_rms_norm_eps) > 1e-12)
-        log().warn("'{}' has rms_norm_eps {}, but the llama family computes RMSNorm with {}; outputs will differ slightly.", file.string(), *eps,
-                   llama_rms_norm_eps);
     return config;
 }
 
@@ -188,18 +157,18 @@ boost::json::object hf_config_from_llama(const LLaMAConfig& config, const std::s
         {"num_hidden_layers", config.num_layers},
         {"num_attention_heads", config.num_attn_heads},
         {"num_key_value_heads", config.num_key_value_heads},
-        {"head_dim", config.model_dim / config.num_attn_heads},
+        {"head_dim", config.attention_head_dim()},
         {"vocab_size", config.vocab_info.size},
         {"bos_token_id", id(config.vocab_info.bos_idx)},
         {"eos_token_id", id(config.vocab_info.eos_idx)},
         {"pad_token_id", id(config.vocab_info.pad_idx)},
         {"max_position_embeddings", config.max_seq_len},
-        {"rms_norm_eps", llama_rms_norm_eps},
+        {"rms_norm_eps", config.rms_norm_eps},
         {"rope_theta", config.rope_theta},
         {"rope_scaling", nullptr},
         {"tie_word_embeddings", config.tied_embeddings},
-        {"attention_bias", false},
-        {"mlp_bias", false},
+        {"attention_bias", config.attention_bias},
+        {"mlp_bias", config.mlp_bias},
         {"torch_dtype", torch_dtype},
     };
     if (config.use_scaled_rope)
@@ -215,32 +184,17 @@ boost::json::object hf_config_from_llama(const LLaMAConfig& config, const std::s
 
 void export_hf_checkpoint(const LLaMAModel& model, const LLaMAConfig& config, const std::filesystem::path& dir)
 {
-    std::error_code error;
-    if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error))
-        throw CheckpointError("Cannot export to '" + dir.string() + "': it is a file, but a Hugging Face checkpoint is a directory.");
-    std::filesystem::create_directories(dir, error);
-    if (error)
-        throw CheckpointError("Cannot export to '" + dir.string() + "': the directory cannot be created (" + error.message() + ").");
-
     checkpoint::StateDict state_dict = checkpoint::module_state_dict(model);
     if (config.tied_embeddings)
         state_dict.erase("final_proj.weight");
     for (auto& [key, tensor] : state_dict) {
         if (key.ends_with("self_attn.q_proj.weight"))
-            tensor = unpermute_rotary_weight(tensor, config.num_attn_heads);
+            tensor = hf::pairs_to_rotate_half(tensor, config.num_attn_heads);
         else if (key.ends_with("self_attn.k_proj.weight"))
-            tensor = unpermute_rotary_weight(tensor, config.num_key_value_heads);
+            tensor = hf::pairs_to_rotate_half(tensor, config.num_key_value_heads);
     }
-    const std::string dtype = c10::toString(checkpoint::checkpoint_dtype(state_dict));
-    state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf_export_key_map());
-    checkpoint::write_safetensors(dir / "model.safetensors", state_dict, {{"format", "pt"}});
-
-    // torch_dtype uses torch's Python names.
-    std::string torch_dtype = dtype == "Float" ? "float32" : dtype == "BFloat16" ? "bfloat16" : dtype == "Half" ? "float16" : "float64";
-    const std::string text = boost::json::serialize(hf_config_from_llama(config, torch_dtype)) + "\n";
-    checkpoint::AtomicFile file(dir / "config.json");
-    file.write(text.data(), text.size());
-    file.commit();
+    const std::string dtype = hf::torch_dtype_name(checkpoint::checkpoint_dtype(state_dict));
+    hf::export_checkpoint(dir, std::move(state_dict), hf_key_map(), hf_config_from_llama(config, dtype));
 }
 
 }  // namespace fairseq2::models::llama

@@ -15,17 +15,11 @@
 
 namespace fairseq2::models::llama {
 
-// HF names to fairseq2 names (fairseq2's map), and back.
+// HF names to fairseq2 names (fairseq2's map); exports use its reverse.
 const checkpoint::KeyMap& hf_key_map();
-const checkpoint::KeyMap& hf_export_key_map();
 
-// Hugging Face stores q/k projections in rotate-half order; fairseq2 rotates
-// consecutive pairs. permute_rotary_weight reorders an HF weight of shape
-// (heads * d, dim) to fairseq2's order; unpermute_rotary_weight undoes it.
-at::Tensor permute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads);
-at::Tensor unpermute_rotary_weight(const at::Tensor& weight, std::int64_t num_heads);
-
-// Whether `state_dict` is in HF layout (has model.embed_tokens.weight).
+// Whether `state_dict` is in HF layout (keys under model.layers., or the
+// embedding model.embed_tokens.weight).
 bool is_hf_state_dict(const checkpoint::StateDict& state_dict);
 
 // An HF state dict in fairseq2 layout: q/k permuted, keys renamed, rotary

@@ -4,7 +4,7 @@
 
 #include "fairseq2/error.hpp"
 #include "fairseq2/logging.hpp"
-#include "json_fields.hpp"
+#include "fairseq2/models/hugging_face.hpp"
 
 namespace fairseq2::models::llama {
 
@@ -43,7 +43,7 @@ checkpoint::StateDict convert_meta_state_dict(checkpoint::StateDict state_dict, 
 
 LLaMAConfig llama_config_from_meta(const boost::json::value& json, const std::filesystem::path& file)
 {
-    JsonFields fields(json, file);
+    hf::ConfigFields fields(json, file, "llama");
     LLaMAConfig config;
     config.model_dim = fields.required_int("dim");
     config.num_layers = fields.required_int("n_layers");

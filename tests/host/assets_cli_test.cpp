@@ -389,7 +389,7 @@ checkpoint: weights/missing.pt
                      ", line 17) are invalid: the config has unknown key 'model_dimm'; valid keys are 'model_dim', 'max_seq_len', "
                      "'vocab_info', 'num_layers', 'num_attn_heads', 'num_key_value_heads', 'ffn_inner_dim', 'ffn_inner_dim_scale', "
                      "'ffn_inner_dim_multiplier', 'ffn_inner_dim_to_multiple', 'rope_theta', 'use_scaled_rope', 'rope_scaling', "
-                     "'dropout_p', 'tied_embeddings'.");
+                     "'dropout_p', 'tied_embeddings', 'rms_norm_eps', 'head_dim', 'attention_bias', 'mlp_bias'.");
     expect_error(fs2(dirs, "generate --model wrong_type"),
                  "The 'model_config' overrides of the 'wrong_type' asset card (" + file +
                      ", line 22) are invalid: the field 'num_layers' must be an integer, but is a string (\"two\").");

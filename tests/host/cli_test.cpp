@@ -79,7 +79,7 @@ const std::vector<std::string> llama_archs{"13b",          "33b",         "65b",
 const std::string config_keys =
     "'model_dim', 'max_seq_len', 'vocab_info', 'num_layers', 'num_attn_heads', 'num_key_value_heads', 'ffn_inner_dim', "
     "'ffn_inner_dim_scale', 'ffn_inner_dim_multiplier', 'ffn_inner_dim_to_multiple', 'rope_theta', 'use_scaled_rope', 'rope_scaling', "
-    "'dropout_p', 'tied_embeddings'";
+    "'dropout_p', 'tied_embeddings', 'rms_norm_eps', 'head_dim', 'attention_bias', 'mlp_bias'";
 
 // A llama2_7b with a tiny body: head dim 16, 2 KV heads, GLU inner dim 256,
 // vocabulary 256 (BOS 1, EOS 2).
@@ -264,7 +264,7 @@ TEST(CliTest, ModelsConfigWithArchAndOverrides)
     EXPECT_EQ(config.at("vocab_info").at("bos_idx").as_int64(), 1);
     EXPECT_EQ(config.at("vocab_info").at("eos_idx").as_int64(), 2);
     EXPECT_EQ(config.at("tied_embeddings").as_bool(), false);
-    EXPECT_EQ(config.size(), 15u) << result.out;
+    EXPECT_EQ(config.size(), 19u) << result.out;
 }
 
 TEST(CliTest, ModelsConfigOfDefaultArch)

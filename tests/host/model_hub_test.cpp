@@ -41,7 +41,7 @@ const std::vector<std::string> tiny_sets{"model_dim=64",         "num_layers=2",
 const std::string config_keys =
     "'model_dim', 'max_seq_len', 'vocab_info', 'num_layers', 'num_attn_heads', 'num_key_value_heads', 'ffn_inner_dim', "
     "'ffn_inner_dim_scale', 'ffn_inner_dim_multiplier', 'ffn_inner_dim_to_multiple', 'rope_theta', 'use_scaled_rope', 'rope_scaling', "
-    "'dropout_p', 'tied_embeddings'";
+    "'dropout_p', 'tied_embeddings', 'rms_norm_eps', 'head_dim', 'attention_bias', 'mlp_bias'";
 
 std::string llama_archs()
 {

@@ -273,9 +273,15 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path, bool mmap, L
     FileDescriptor fd(path);
     const std::uint64_t size = file_size(fd.get(), path);
     // A file too short for a length field cannot be mapped (nor parsed).
-    if (mmap && size >= 8)
-        return read_mapped(fd.get(), size, path, progress);
-    return read_copied(fd.get(), size, path, progress);
+    SafetensorsFile file = mmap && size >= 8 ? read_mapped(fd.get(), size, path, progress) : read_copied(fd.get(), size, path, progress);
+    // safetensors' save_model() keeps one tensor of each shared set (tied
+    // weights) and records each name it dropped as metadata, dropped name ->
+    // kept name; the dropped names come back as the same tensor.
+    for (const auto& [name, kept] : file.metadata)
+        if (!file.tensors.contains(name))
+            if (auto it = file.tensors.find(kept); it != file.tensors.end())
+                file.tensors.emplace(name, it->second);
+    return file;
 }
 
 void write_safetensors(const std::filesystem::path& path, const StateDict& tensors, const std::map<std::string, std::string>& metadata)

@@ -59,6 +59,114 @@ StateDict convert_state_dict(StateDict state_dict, const KeyMap& key_map)
     return converted;
 }
 
+namespace {
+
+// A pattern or replacement as literal text and group references.
+struct KeyPart {
+    std::string literal;  // when group is 0
+    int group = 0;        // 1-based
+};
+
+bool is_regex_special(char c)
+{
+    return std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos;
+}
+
+[[noreturn]] void irreversible(const std::string& pattern, const std::string& why)
+{
+    throw InvalidArgumentError("The key map pattern '" + pattern + "' cannot be reversed: " + why + ".");
+}
+
+// "^lit\.(group)lit" -> parts; the groups' own regex text in `groups`.
+std::vector<KeyPart> parse_pattern(const std::string& pattern, std::vector<std::string>& groups)
+{
+    if (pattern.empty() || pattern[0] != '^')
+        irreversible(pattern, "it is not anchored with ^");
+    std::vector<KeyPart> parts;
+    for (std::size_t i = 1; i < pattern.size(); ++i) {
+        const char c = pattern[i];
+        if (c == '\\') {
+            if (i + 1 == pattern.size() || !is_regex_special(pattern[i + 1]))
+                irreversible(pattern, "it escapes a character class");
+            parts.push_back({std::string(1, pattern[++i])});
+        } else if (c == '(') {
+            const std::size_t close = pattern.find(')', i);
+            if (close == std::string::npos || pattern.find('(', i + 1) < close)
+                irreversible(pattern, "it nests or leaves open a group");
+            groups.push_back(pattern.substr(i, close - i + 1));
+            parts.push_back({"", static_cast<int>(groups.size())});
+            i = close;
+        } else if (is_regex_special(c)) {
+            irreversible(pattern, std::string("it uses '") + c + "' outside a group");
+        } else {
+            parts.push_back({std::string(1, c)});
+        }
+    }
+    return parts;
+}
+
+std::vector<KeyPart> parse_replacement(const std::string& pattern, const std::string& replacement, std::size_t num_groups)
+{
+    std::vector<KeyPart> parts;
+    for (std::size_t i = 0; i < replacement.size(); ++i) {
+        if (replacement[i] == '\\' && i + 1 < replacement.size() && replacement[i + 1] >= '1' && replacement[i + 1] <= '9') {
+            const int group = replacement[++i] - '0';
+            if (static_cast<std::size_t>(group) > num_groups)
+                irreversible(pattern, "its replacement refers to a group it does not have");
+            parts.push_back({"", group});
+        } else if (replacement[i] == '$') {
+            irreversible(pattern, "its replacement uses $");
+        } else {
+            parts.push_back({std::string(1, replacement[i])});
+        }
+    }
+    return parts;
+}
+
+}  // namespace
+
+KeyMap reverse_key_map(const KeyMap& key_map)
+{
+    KeyMap reversed;
+    reversed.reserve(key_map.size());
+    for (const auto& [pattern, replacement] : key_map) {
+        std::vector<std::string> groups;
+        const std::vector<KeyPart> from = parse_pattern(pattern, groups);
+        const std::vector<KeyPart> to = parse_replacement(pattern, replacement, groups.size());
+        // The new pattern captures the old groups in the order the
+        // replacement used them.
+        std::vector<int> new_index(groups.size() + 1, 0);
+        std::string new_pattern = "^";
+        int captured = 0;
+        for (const KeyPart& part : to) {
+            if (part.group == 0) {
+                for (char c : part.literal) {
+                    if (is_regex_special(c))
+                        new_pattern += '\\';
+                    new_pattern += c;
+                }
+            } else {
+                if (new_index[static_cast<std::size_t>(part.group)] != 0)
+                    irreversible(pattern, "its replacement uses a group twice");
+                new_index[static_cast<std::size_t>(part.group)] = ++captured;
+                new_pattern += groups[static_cast<std::size_t>(part.group - 1)];
+            }
+        }
+        std::string new_replacement;
+        for (const KeyPart& part : from) {
+            if (part.group == 0) {
+                new_replacement += part.literal;
+            } else {
+                if (new_index[static_cast<std::size_t>(part.group)] == 0)
+                    irreversible(pattern, "its replacement drops a group");
+                new_replacement += "\\" + std::to_string(new_index[static_cast<std::size_t>(part.group)]);
+            }
+        }
+        reversed.emplace_back(std::move(new_pattern), std::move(new_replacement));
+    }
+    return reversed;
+}
+
 StateDict strip_module_prefix(StateDict state_dict)
 {
     StateDict stripped;

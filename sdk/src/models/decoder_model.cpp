@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "fairseq2/error.hpp"
+#include "fairseq2/nn/incremental_state.hpp"
 #include "transformer_decode_step.hpp"
 
 namespace fairseq2::models {
@@ -43,7 +44,7 @@ at::Tensor TransformerDecoderModel::decode(const at::Tensor& seqs, const nn::Pad
     if (seqs.dim() != 2)
         throw InvalidArgumentError("The token ids passed to decode() must have shape (batch, sequence), but have " +
                                    std::to_string(seqs.dim()) + " dimensions.");
-    return decoder->forward(decoder_frontend->forward(seqs), padding_mask, state_bag);
+    return decoder->forward(decoder_frontend->forward(seqs, state_bag != nullptr ? state_bag->step_nr() : 0), padding_mask, state_bag);
 }
 
 at::Tensor TransformerDecoderModel::decode_step(const at::Tensor& ids, nn::IncrementalStateBag& state_bag)
@@ -61,7 +62,9 @@ at::Tensor TransformerDecoderModel::decode_step(const at::Tensor& ids, nn::Incre
     }
     if (at::Tensor logits = detail::fused_decode_step(*this, ids, state_bag); logits.defined())
         return logits;
-    return DecoderModel::decode_step(ids, state_bag);
+    at::Tensor logits = DecoderModel::decode_step(ids, state_bag);
+    detail::count_module_step(*this, state_bag);
+    return logits;
 }
 
 at::Tensor TransformerDecoderModel::project(const at::Tensor& decoder_output)
@@ -71,9 +74,18 @@ at::Tensor TransformerDecoderModel::project(const at::Tensor& decoder_output)
     return std::static_pointer_cast<nn::TiedProjection>(final_proj)->forward(decoder_output);
 }
 
+DecodeStepCounts TransformerDecoderModel::decode_step_counts(const nn::IncrementalStateBag& state_bag) const
+{
+    return detail::decode_step_counts(*this, state_bag);
+}
+
 void TransformerDecoderModel::reset_parameters()
 {
     decoder_frontend->embed->reset_parameters();
+    if (auto learned = std::dynamic_pointer_cast<nn::LearnedPositionEncoder>(decoder_frontend->pos_encoder))
+        learned->reset_parameters();
+    if (decoder_frontend->layer_norm)
+        decoder_frontend->layer_norm->reset_parameters();
     decoder->reset_parameters();
     if (auto linear = std::dynamic_pointer_cast<nn::Linear>(final_proj))
         linear->reset_parameters();

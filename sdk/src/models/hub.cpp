@@ -11,6 +11,9 @@
 #include "fairseq2/config/json_reflect.hpp"
 #include "fairseq2/config/overrides.hpp"
 #include "fairseq2/error.hpp"
+#include "fairseq2/logging.hpp"
+#include "fairseq2/models/hugging_face.hpp"
+#include "fairseq2/runtime/registry.hpp"
 #include "fairseq2/runtime/runtime_context.hpp"
 
 namespace fairseq2::models {
@@ -245,6 +248,81 @@ std::shared_ptr<torch::nn::Module> ModelHub::create_model(const std::string& fam
                                                           const ConfigOverrides& overrides, c10::Device device, c10::ScalarType dtype) const
 {
     return get_handler(family)->create(create_config(family, arch, overrides), device, dtype);
+}
+
+std::string ModelHub::detect_family(const std::filesystem::path& path, const checkpoint::LoadedCheckpoint* checkpoint) const
+{
+    if (checkpoint != nullptr && checkpoint->model)
+        return checkpoint->model->family;
+    CheckpointDescription description;
+    description.path = path;
+    description.directory = checkpoint::checkpoint_directory(path);
+    if (std::optional<hf::Config> config = hf::read_config(path)) {
+        description.hf_config = std::move(config->json);
+        description.hf_model_type = std::move(config->model_type);
+    }
+    if (checkpoint != nullptr)
+        description.state_dict = &checkpoint->state_dict;
+
+    auto handlers = context_.get_registry<ModelHandler>();
+    std::vector<std::string> claimed;
+    for (const auto& name : handlers.keys())
+        if (handlers.get(name)->recognizes_checkpoint(description))
+            claimed.push_back(name);
+    if (claimed.size() == 1)
+        return claimed.front();
+    if (claimed.size() > 1)
+        throw LookupError("The checkpoint '" + path.string() + "' is claimed by several model families (" + quoted_list(claimed) +
+                          "); give one with --family.");
+    std::string seen = description.hf_model_type.empty() ? "no config.json with a model_type"
+                                                          : "a config.json of model_type '" + description.hf_model_type + "'";
+    throw LookupError("Cannot tell the model family of the checkpoint '" + path.string() + "': it records none, '" +
+                      description.directory.string() + "' has " + seen + ", and no registered family (" + quoted_list(handlers.keys()) +
+                      ") recognises it; give the family with --family.");
+}
+
+OpenedCheckpoint ModelHub::open_checkpoint(const std::filesystem::path& path, const std::string& family, const std::string& arch,
+                                           const ConfigOverrides& overrides, const checkpoint::LoadOptions& options) const
+{
+    const OverrideStep caller{"", &overrides.tree, &overrides.assignments};
+    OpenedCheckpoint opened;
+    // A family and an arch need nothing from the checkpoint: check the config
+    // before reading a large file.
+    if (!family.empty() && !arch.empty()) {
+        opened.handler = get_handler(family);
+        opened.config = build_config(*opened.handler, opened.handler->get_config(arch), {caller});
+        opened.checkpoint = checkpoint::load_checkpoint(path, options);
+        return opened;
+    }
+
+    opened.checkpoint = checkpoint::load_checkpoint(path, options);
+    const std::string name = !family.empty() ? family : detect_family(path, &opened.checkpoint);
+    opened.handler = get_handler(name);
+    const std::optional<checkpoint::ModelMetadata>& recorded = opened.checkpoint.model;
+
+    boost::json::value base;
+    if (!arch.empty()) {
+        base = opened.handler->get_config(arch);
+    } else if (recorded && recorded->family == name) {
+        log().info("Using the {} config recorded in '{}'.", name, path.string());
+        base = recorded->config;
+    } else if (std::optional<boost::json::value> derived = opened.handler->config_from_checkpoint(path)) {
+        base = std::move(*derived);
+    } else {
+        log().info("'{}' records no config and has no config file beside it; using the {} arch '{}'.", path.string(), name,
+                   opened.handler->default_arch());
+        base = opened.handler->get_config(opened.handler->default_arch());
+    }
+    opened.config = build_config(*opened.handler, std::move(base), {caller});
+    return opened;
+}
+
+std::shared_ptr<torch::nn::Module> ModelHub::load_model_from_path(const std::filesystem::path& path, c10::Device device,
+                                                                  std::optional<c10::ScalarType> dtype, const ConfigOverrides& overrides,
+                                                                  const std::string& family, const checkpoint::LoadOptions& options) const
+{
+    OpenedCheckpoint opened = open_checkpoint(path, family, {}, overrides, options);
+    return opened.handler->load_from_checkpoint(std::move(opened.checkpoint), opened.config, device, dtype);
 }
 
 }  // namespace fairseq2::models

@@ -54,6 +54,11 @@ std::optional<boost::json::value> ModelHandler::config_from_checkpoint(const std
     return std::nullopt;
 }
 
+bool ModelHandler::recognizes_checkpoint(const CheckpointDescription& /*checkpoint*/) const
+{
+    return false;
+}
+
 std::vector<std::string> ModelHandler::export_formats() const
 {
     return {};

@@ -13,6 +13,7 @@
 #include "../nn/cpu_kernels.hpp"
 #include "../nn/key_value_cache.hpp"
 #include "../nn/kernels/decoder_step.hpp"
+#include "../nn/rotary_table.hpp"
 #include "../nn/serial_section.hpp"
 
 namespace fairseq2::models::detail {
@@ -41,6 +42,7 @@ public:
     Plan<float> f32;
     Plan<std::uint16_t> bf16;
     at::Tensor logits;
+    DecodeStepCounts counts;
 };
 
 // A tensor the kernels can read as T: on the CPU, of the model's dtype,
@@ -71,22 +73,35 @@ bool bind_projection(const at::Tensor& weight, const at::Tensor& bias, std::int6
     return true;
 }
 
+// An RMSNorm with a weight and no bias over `dim` values; false for any
+// other norm.
 template <typename T>
-bool bind_norm(const nn::RMSNorm& norm, std::int64_t dim, at::ScalarType dtype, const T*& weight, float& eps)
+bool bind_norm(const nn::LayerNorm* layer_norm, std::int64_t dim, at::ScalarType dtype, const T*& weight, float& eps)
 {
-    if (!usable_vector(norm.weight, dtype, dim))
+    const auto* norm = dynamic_cast<const nn::RMSNorm*>(layer_norm);
+    if (norm == nullptr || norm->bias.defined() || !norm->weight.defined() || !usable_vector(norm->weight, dtype, dim))
         return false;
-    weight = static_cast<const T*>(norm.weight.data_ptr());
-    eps = static_cast<float>(norm.eps);
+    weight = static_cast<const T*>(norm->weight.data_ptr());
+    eps = static_cast<float>(norm->eps);
     return true;
 }
 
-// Fills the pointer tables from the model's parameters (each step: cheap,
+// An optional q/k norm: none, or an RMSNorm as above.
+template <typename T>
+bool bind_head_norm(const std::shared_ptr<nn::LayerNorm>& norm, std::int64_t dim, at::ScalarType dtype, const T*& weight, float& eps)
+{
+    weight = nullptr;
+    return !norm || bind_norm(norm.get(), dim, dtype, weight, eps);
+}
+
+// Fills the pointer tables from the model's modules (each step: cheap,
 // and it notices parameters replaced since the last); false when some
-// part does not suit the kernel.
+// part is not one the kernel computes.
 template <typename T>
 bool bind(TransformerDecoderModel& model, at::ScalarType dtype, std::int64_t position, DecoderStepArgs<T>& args, Plan<T>& plan)
 {
+    if (!model.decoder_frontend->is_plain_lookup())
+        return false;
     const at::Tensor& embed = model.decoder_frontend->embed->weight;
     if (!usable(embed, dtype) || embed.dim() != 2 || embed.stride(1) != 1)
         return false;
@@ -101,8 +116,12 @@ bool bind(TransformerDecoderModel& model, at::ScalarType dtype, std::int64_t pos
     plan.layers.resize(layers.size());
     for (std::size_t i = 0; i < layers.size(); ++i) {
         const nn::StandardTransformerDecoderLayer& layer = *layers[i];
+        if (layer.norm_order != nn::TransformerNormOrder::pre || layer.encoder_decoder_attn)
+            return false;
         const nn::MultiheadAttention& attn = *layer.self_attn;
-        const nn::GLUFeedForwardNetwork& ffn = *layer.ffn;
+        const auto* ffn = dynamic_cast<const nn::GLUFeedForwardNetwork*>(layer.ffn.get());
+        if (ffn == nullptr || ffn->options.gate_activation != nn::Activation::silu)
+            return false;
         const std::int64_t d = attn.head_dim;
         const std::int64_t heads = attn.options.num_heads;
         const std::int64_t kv_heads = attn.options.num_key_value_heads;
@@ -110,36 +129,42 @@ bool bind(TransformerDecoderModel& model, at::ScalarType dtype, std::int64_t pos
             args.num_heads = heads;
             args.num_kv_heads = kv_heads;
             args.head_dim = d;
-            args.ffn_dim = ffn.inner_dim;
-        } else if (heads != args.num_heads || kv_heads != args.num_kv_heads || d != args.head_dim || ffn.inner_dim != args.ffn_dim) {
+            args.ffn_dim = ffn->inner_dim;
+        } else if (heads != args.num_heads || kv_heads != args.num_kv_heads || d != args.head_dim || ffn->inner_dim != args.ffn_dim) {
             return false;
         }
-        if (attn.options.model_dim != dim || heads * d != dim)
+        if (attn.options.model_dim != dim || attn.options.kv_input_dim != dim)
             return false;
         StepLayer<T>& step = plan.layers[i];
-        if (!bind_norm(*layer.self_attn_layer_norm, dim, dtype, step.attn_norm, step.attn_norm_eps) ||
-            !bind_norm(*layer.ffn_layer_norm, dim, dtype, step.ffn_norm, step.ffn_norm_eps) ||
+        if (!bind_norm(layer.self_attn_layer_norm.get(), dim, dtype, step.attn_norm, step.attn_norm_eps) ||
+            !bind_norm(layer.ffn_layer_norm.get(), dim, dtype, step.ffn_norm, step.ffn_norm_eps) ||
+            !bind_head_norm(attn.q_norm, d, dtype, step.q_norm, step.q_norm_eps) ||
+            !bind_head_norm(attn.k_norm, d, dtype, step.k_norm, step.k_norm_eps) ||
             !bind_projection(attn.q_proj->weight, attn.q_proj->bias, heads * d, dim, dtype, step.q) ||
             !bind_projection(attn.k_proj->weight, attn.k_proj->bias, kv_heads * d, dim, dtype, step.k) ||
             !bind_projection(attn.v_proj->weight, attn.v_proj->bias, kv_heads * d, dim, dtype, step.v) ||
             !bind_projection(attn.output_proj->weight, attn.output_proj->bias, dim, heads * d, dtype, step.o) ||
-            !bind_projection(ffn.gate_proj->weight, ffn.gate_proj->bias, ffn.inner_dim, dim, dtype, step.gate) ||
-            !bind_projection(ffn.inner_proj->weight, ffn.inner_proj->bias, ffn.inner_dim, dim, dtype, step.inner) ||
-            !bind_projection(ffn.output_proj->weight, ffn.output_proj->bias, dim, ffn.inner_dim, dtype, step.down))
+            !bind_projection(ffn->gate_proj->weight, ffn->gate_proj->bias, ffn->inner_dim, dim, dtype, step.gate) ||
+            !bind_projection(ffn->inner_proj->weight, ffn->inner_proj->bias, ffn->inner_dim, dim, dtype, step.inner) ||
+            !bind_projection(ffn->output_proj->weight, ffn->output_proj->bias, dim, ffn->inner_dim, dtype, step.down))
             return false;
+        step.window = attn.options.sliding_window;
         step.turns = nullptr;
-        if (const auto& rope = attn.pos_encoder) {
+        step.rotate_halves = false;
+        if (attn.pos_encoder) {
+            const auto* rope = dynamic_cast<const nn::RotaryEncoder*>(attn.pos_encoder.get());
             // Past its length the encoder refuses the position: the
             // modules' path reports it.
-            if (position >= rope->max_seq_len)
+            if (rope == nullptr || position >= rope->max_seq_len())
                 return false;
             // (P, d/2) complex64; the encoder keeps the table, so the
             // pointer stays valid through the step.
-            const at::Tensor table = rope->rotations(position + 1, at::kCPU);
+            const at::Tensor table = rope->table().get(position + 1, at::kCPU);
             step.turns = reinterpret_cast<const float*>(table.data_ptr()) + position * d;
+            step.rotate_halves = rope->layout() == nn::RotaryLayout::halves;
         }
     }
-    if (!bind_norm(*model.decoder->layer_norm, dim, dtype, args.final_norm, args.final_norm_eps))
+    if (!bind_norm(model.decoder->layer_norm.get(), dim, dtype, args.final_norm, args.final_norm_eps))
         return false;
     if (const auto* linear = dynamic_cast<const nn::Linear*>(model.final_proj.get())) {
         if (!bind_projection(linear->weight, linear->bias, linear->weight.size(0), dim, dtype, args.output))
@@ -165,7 +190,9 @@ bool find_caches(TransformerDecoderModel& model, nn::IncrementalStateBag& bag, s
     caches.resize(layers.size());
     for (std::size_t i = 0; i < layers.size(); ++i) {
         auto* cache = bag.get_state_as<KeyValueCache>(layers[i]->self_attn.get());
-        if ((cache != nullptr ? cache->size() : 0) != position)
+        if ((cache != nullptr ? cache->total() : 0) != position)
+            return false;
+        if (cache != nullptr && cache->window() != layers[i]->self_attn->options.sliding_window)
             return false;
         if (cache != nullptr && cache->key_buffer().defined()) {
             const at::Tensor& keys = cache->key_buffer();
@@ -201,8 +228,10 @@ at::Tensor run(TransformerDecoderModel& model, const at::Tensor& ids, nn::Increm
     // position (growing by doubling, not per token).
     const at::TensorOptions options = at::TensorOptions().dtype(dtype).device(at::kCPU);
     for (std::size_t i = 0; i < plan.caches.size(); ++i) {
-        if (plan.caches[i] == nullptr)
+        if (plan.caches[i] == nullptr) {
             plan.caches[i] = &bag.get_or_add_state<KeyValueCache>(model.decoder->layers[i]->self_attn.get());
+            plan.caches[i]->set_window(plan.layers[i].window);
+        }
         KeyValueCache& cache = *plan.caches[i];
         cache.reserve(batch, args.num_kv_heads, args.head_dim, options, 1, bag.max_num_steps());
         StepLayer<T>& layer = plan.layers[i];
@@ -229,10 +258,22 @@ at::Tensor run(TransformerDecoderModel& model, const at::Tensor& ids, nn::Increm
     nn::detail::run_decoder_step(args, threads, plan.workspace);
     for (KeyValueCache* cache : plan.caches)
         cache->commit(1);
+    ++state.counts.fused;
     return state.logits;
 }
 
 }  // namespace
+
+void count_module_step(TransformerDecoderModel& model, nn::IncrementalStateBag& bag)
+{
+    ++bag.get_or_add_state<FusedStepState>(&model).counts.modules;
+}
+
+DecodeStepCounts decode_step_counts(const TransformerDecoderModel& model, const nn::IncrementalStateBag& bag)
+{
+    const auto* state = bag.get_state_as<FusedStepState>(&model);
+    return state != nullptr ? state->counts : DecodeStepCounts{};
+}
 
 at::Tensor fused_decode_step(TransformerDecoderModel& model, const at::Tensor& ids, nn::IncrementalStateBag& bag)
 {

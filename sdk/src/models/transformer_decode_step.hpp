@@ -13,6 +13,7 @@ class IncrementalStateBag;
 
 namespace fairseq2::models {
 class TransformerDecoderModel;
+struct DecodeStepCounts;
 }
 
 namespace fairseq2::models::detail {
@@ -27,5 +28,11 @@ namespace fairseq2::models::detail {
 // module's output not of the shape the kernel assumes, caches holding
 // another number of positions than the bag's step number.
 at::Tensor fused_decode_step(TransformerDecoderModel& model, const at::Tensor& ids, nn::IncrementalStateBag& bag);
+
+// Counts a step that went through the modules instead.
+void count_module_step(TransformerDecoderModel& model, nn::IncrementalStateBag& bag);
+
+// The steps of `bag` so far, by path.
+DecodeStepCounts decode_step_counts(const TransformerDecoderModel& model, const nn::IncrementalStateBag& bag);
 
 }  // namespace fairseq2::models::detail

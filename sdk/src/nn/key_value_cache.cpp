@@ -9,6 +9,15 @@
 
 namespace fairseq2::nn::detail {
 
+void KeyValueCache::set_window(std::int64_t window)
+{
+    if (window < 0)
+        throw InvalidArgumentError("The attention window must not be negative, but is " + std::to_string(window) + ".");
+    if (window != window_ && total_ > 0)
+        throw InvalidArgumentError("The attention window of a key/value cache cannot change while it holds positions.");
+    window_ = window;
+}
+
 void KeyValueCache::check_batch(std::int64_t batch) const
 {
     if (keys_.defined() && batch != keys_.size(0))
@@ -20,19 +29,37 @@ void KeyValueCache::reserve(std::int64_t batch, std::int64_t kv_heads, std::int6
                             std::int64_t count, std::int64_t max_num_steps)
 {
     check_batch(batch);
-    const std::int64_t needed = size_ + count;
+    // The slots the cache will hold: with a window, never more than it.
+    std::int64_t needed = total_ + count;
+    std::int64_t limit = std::max(max_num_steps, needed);
+    if (window_ > 0) {
+        needed = std::min(needed, window_);
+        limit = std::min(limit, window_);
+    }
     if (keys_.defined() && needed <= keys_.size(2))
         return;
     std::int64_t capacity = keys_.defined() ? keys_.size(2) * 2 : 256;
-    capacity = std::min(std::max(capacity, needed), std::max(max_num_steps, needed));
+    capacity = std::min(std::max(capacity, needed), limit);
     at::Tensor keys = at::empty({batch, kv_heads, capacity, head_dim}, options);
     at::Tensor values = at::empty({batch, kv_heads, capacity, head_dim}, options);
-    if (size_ > 0) {
-        keys.narrow(2, 0, size_).copy_(keys_.narrow(2, 0, size_));
-        values.narrow(2, 0, size_).copy_(values_.narrow(2, 0, size_));
+    // Growth happens only before a ring wraps: the held positions are in
+    // slots [0, size()).
+    if (const std::int64_t held = size(); held > 0) {
+        keys.narrow(2, 0, held).copy_(keys_.narrow(2, 0, held));
+        values.narrow(2, 0, held).copy_(values_.narrow(2, 0, held));
     }
     keys_ = std::move(keys);
     values_ = std::move(values);
+}
+
+at::Tensor KeyValueCache::ordered(const at::Tensor& buffer) const
+{
+    const std::int64_t held = size();
+    if (window_ == 0 || total_ <= window_)
+        return buffer.narrow(2, 0, held);
+    // Wrapped: the oldest position is in the slot the next one will take.
+    const std::int64_t oldest = slot(total_);
+    return at::cat({buffer.narrow(2, oldest, held - oldest), buffer.narrow(2, 0, oldest)}, 2);
 }
 
 void KeyValueCache::append(const at::Tensor& k, const at::Tensor& v, std::int64_t max_num_steps)
@@ -40,15 +67,21 @@ void KeyValueCache::append(const at::Tensor& k, const at::Tensor& v, std::int64_
     // The first append fixes the dtype and layout; later ones must match
     // them (a model whose dtype changed mid-generation is not supported).
     const at::TensorOptions options = keys_.defined() ? keys_.options() : k.options();
-    reserve(k.size(0), k.size(1), k.size(3), options, k.size(2), max_num_steps);
-    if (!write_rows(keys_, k) || !write_rows(values_, v)) {
-        keys_.narrow(2, size_, k.size(2)).copy_(k);
-        values_.narrow(2, size_, v.size(2)).copy_(v);
+    const std::int64_t count = k.size(2);
+    reserve(k.size(0), k.size(1), k.size(3), options, count, max_num_steps);
+    // With a window only the last W positions can stay.
+    const std::int64_t first = window_ > 0 ? std::max<std::int64_t>(0, count - window_) : 0;
+    if (!write_rows(keys_, k, first) || !write_rows(values_, v, first)) {
+        for (std::int64_t s = first; s < count; ++s) {
+            const std::int64_t to = slot(total_ + s);
+            keys_.narrow(2, to, 1).copy_(k.narrow(2, s, 1));
+            values_.narrow(2, to, 1).copy_(v.narrow(2, s, 1));
+        }
     }
-    commit(k.size(2));
+    commit(count);
 }
 
-bool KeyValueCache::write_rows(const at::Tensor& buffer, const at::Tensor& x) const
+bool KeyValueCache::write_rows(const at::Tensor& buffer, const at::Tensor& x, std::int64_t first) const
 {
     if (!kernel_ready(x) || x.scalar_type() != buffer.scalar_type() || x.stride(3) != 1)
         return false;
@@ -58,8 +91,8 @@ bool KeyValueCache::write_rows(const at::Tensor& buffer, const at::Tensor& x) co
     auto* to = static_cast<char*>(buffer.data_ptr());
     for (std::int64_t n = 0; n < x.size(0); ++n)
         for (std::int64_t h = 0; h < x.size(1); ++h)
-            for (std::int64_t s = 0; s < x.size(2); ++s)
-                std::memcpy(to + (n * buffer.stride(0) + h * buffer.stride(1) + (size_ + s) * buffer.stride(2)) * element,
+            for (std::int64_t s = first; s < x.size(2); ++s)
+                std::memcpy(to + (n * buffer.stride(0) + h * buffer.stride(1) + slot(total_ + s) * buffer.stride(2)) * element,
                             from + (n * x.stride(0) + h * x.stride(1) + s * x.stride(2)) * element, row_bytes);
     return true;
 }

@@ -21,8 +21,8 @@
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/nn/multihead_attention.hpp"
 #include "fairseq2/nn/padding_mask.hpp"
-#include "fairseq2/nn/rms_norm.hpp"
-#include "fairseq2/nn/rotary_encoder.hpp"
+#include "fairseq2/nn/layer_norm.hpp"
+#include "fairseq2/nn/position_encoder.hpp"
 #include "sdk/nn/random_parameters.hpp"
 
 using fairseq2::InvalidArgumentError;
@@ -170,7 +170,7 @@ TEST(MultiheadAttentionTest, GroupedQueryAttentionRepeatsKeyValueHeadsInterleave
 TEST(MultiheadAttentionTest, RotaryAttentionMatchesReference)
 {
     c10::InferenceMode guard;
-    auto rope = std::make_shared<RotaryEncoder>(16, 64, 10000.0, std::nullopt);
+    auto rope = std::make_shared<RotaryEncoder>(16, 64, 10000.0);
     auto mha = make_attention(64, 4, 2, /*causal=*/true, rope, 3);
     at::manual_seed(13);
     at::Tensor x = at::randn({2, 9, 64});
@@ -233,7 +233,7 @@ TEST(MultiheadAttentionTest, KeyValueCacheGrowsPast256Positions)
 {
     c10::InferenceMode guard;
     const std::int64_t seq_len = 300;
-    auto rope = std::make_shared<RotaryEncoder>(8, 1024, 10000.0, std::nullopt);
+    auto rope = std::make_shared<RotaryEncoder>(8, 1024, 10000.0);
     auto mha = make_attention(32, 4, 2, /*causal=*/true, rope, 4);
     at::manual_seed(14);
     at::Tensor x = at::randn({2, seq_len, 32});
@@ -278,67 +278,44 @@ TEST(MultiheadAttentionTest, KeyValueCacheGrowsPast256Positions)
 
 TEST(RotaryTest, FrequenciesWithoutScalingAreThetaPowers)
 {
-    at::Tensor freqs = rotary_frequencies(16, 10000.0, std::nullopt);
+    at::Tensor freqs = rotary_frequencies(RotaryEncoderOptions{.encoding_dim = 16, .max_seq_len = 64, .theta = 10000.0});
     ASSERT_EQ(freqs.scalar_type(), at::kFloat);
     ASSERT_EQ(freqs.sizes(), (at::IntArrayRef{8}));
     for (std::int64_t i = 0; i < 8; ++i) {
         double expected = std::pow(10000.0, -2.0 * static_cast<double>(i) / 16.0);
         EXPECT_NEAR(freqs[i].item<double>(), expected, 1e-6 * expected) << i;
     }
-    EXPECT_THROW(rotary_frequencies(7, 10000.0, std::nullopt), InvalidArgumentError);
+    EXPECT_THROW(rotary_frequencies(RotaryEncoderOptions{.encoding_dim = 7, .max_seq_len = 64}), InvalidArgumentError);
 }
 
-// Llama 3.1 scaling, from the formula: wavelen < orig/high keeps the
-// frequency, wavelen > orig/low divides it by the factor, and in between
-// smooth = (orig/wavelen - low)/(high - low), freq = (1-smooth) freq/f + smooth freq.
-TEST(RotaryTest, ScaledFrequenciesFollowTheLlama31Formula)
+// A family's scaler sees each base frequency once, in order, and its result
+// is the frequency used.
+TEST(RotaryTest, FrequencyScalerMapsEachFrequency)
 {
-    struct Case {
-        std::int64_t dim;
-        double theta;
-        RopeScaling scaling;
+    std::vector<double> seen;
+    RotaryEncoderOptions options{.encoding_dim = 8, .max_seq_len = 16, .theta = 100.0};
+    options.frequency_scaler = [&](double freq) {
+        seen.push_back(freq);
+        return freq * 0.5;
     };
-    std::vector<Case> cases{
-        {16, 10000.0, RopeScaling{8.0, 1.0, 4.0, 32}},
-        {128, 500000.0, RopeScaling{8.0, 1.0, 4.0, 8192}},  // Llama 3.1 8B
-        {64, 500000.0, RopeScaling{32.0, 1.0, 4.0, 8192}},  // Llama 3.2 factor
-    };
-    for (const auto& c : cases) {
-        at::Tensor freqs = rotary_frequencies(c.dim, c.theta, c.scaling);
-        ASSERT_EQ(freqs.sizes(), (at::IntArrayRef{c.dim / 2}));
-        int kept = 0, smoothed = 0, scaled = 0;
-        const double orig = static_cast<double>(c.scaling.original_context_length);
-        for (std::int64_t i = 0; i < c.dim / 2; ++i) {
-            double freq = std::pow(c.theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.dim));
-            double wavelen = 2.0 * std::numbers::pi / freq;
-            double expected;
-            if (wavelen < orig / c.scaling.high_freq_factor) {
-                expected = freq;
-                ++kept;
-            } else if (wavelen > orig / c.scaling.low_freq_factor) {
-                expected = freq / c.scaling.factor;
-                ++scaled;
-            } else {
-                double smooth = (orig / wavelen - c.scaling.low_freq_factor) / (c.scaling.high_freq_factor - c.scaling.low_freq_factor);
-                expected = (1.0 - smooth) * freq / c.scaling.factor + smooth * freq;
-                ++smoothed;
-            }
-            EXPECT_NEAR(freqs[i].item<double>(), expected, 1e-6 * expected) << "dim " << c.dim << " i " << i;
-        }
-        // Every branch is exercised.
-        EXPECT_GT(kept, 0) << c.dim;
-        EXPECT_GT(smoothed, 0) << c.dim;
-        EXPECT_GT(scaled, 0) << c.dim;
+    at::Tensor freqs = rotary_frequencies(options);
+    ASSERT_EQ(seen.size(), 4u);
+    for (std::int64_t i = 0; i < 4; ++i) {
+        double base = std::pow(100.0, -2.0 * static_cast<double>(i) / 8.0);
+        EXPECT_NEAR(seen[static_cast<std::size_t>(i)], base, 1e-12);
+        EXPECT_NEAR(freqs[i].item<double>(), 0.5 * base, 1e-6 * base);
     }
 }
 
 TEST(RotaryTest, EncoderRotatesConsecutivePairsFromTheStartStep)
 {
     c10::InferenceMode guard;
-    RotaryEncoder encoder(16, 32, 10000.0, RopeScaling{8.0, 1.0, 4.0, 32});
+    RotaryEncoderOptions options{.encoding_dim = 16, .max_seq_len = 32, .theta = 10000.0};
+    options.frequency_scaler = [](double freq) { return freq > 0.1 ? freq : freq / 8.0; };
+    RotaryEncoder encoder(options);
     at::manual_seed(21);
     at::Tensor x = at::randn({2, 3, 5, 16});
-    at::Tensor freqs = rotary_frequencies(16, 10000.0, RopeScaling{8.0, 1.0, 4.0, 32});
+    at::Tensor freqs = rotary_frequencies(options);
     for (std::int64_t start : {0, 7, 27}) {
         at::Tensor out = encoder.forward(x, start);
         double diff = max_abs_diff(out, reference_rope(x, freqs, start));

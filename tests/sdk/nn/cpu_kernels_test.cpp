@@ -20,8 +20,8 @@
 
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq2/nn/multihead_attention.hpp"
-#include "fairseq2/nn/rms_norm.hpp"
-#include "fairseq2/nn/rotary_encoder.hpp"
+#include "fairseq2/nn/layer_norm.hpp"
+#include "fairseq2/nn/position_encoder.hpp"
 #include "nn/kernels/attention.hpp"
 #include "nn/kernels/rms_norm.hpp"
 #include "nn/kernels/rotary.hpp"
@@ -218,7 +218,7 @@ TEST(CpuKernelsTest, RmsNormKernelPathMatchesTheAtenPath)
 
 TEST(CpuKernelsTest, RotaryKernelPathMatchesTheAtenPath)
 {
-    RotaryEncoder encoder(16, 64, 10000.0, std::nullopt);
+    RotaryEncoder encoder(16, 64, 10000.0);
     at::manual_seed(13);
     // (N, S, H, d) inside a wider buffer, as attention hands over the query
     // and key heads: positions are not adjacent, heads within one are.
@@ -248,7 +248,7 @@ TEST(CpuKernelsTest, DecodingStepsMatchTheFullPassInBothDtypes)
         options.model_dim = 48;
         options.num_heads = 8;
         options.num_key_value_heads = 2;
-        auto rope = std::make_shared<RotaryEncoder>(6, 64, 10000.0, std::nullopt);
+        auto rope = std::make_shared<RotaryEncoder>(6, 64, 10000.0);
         MultiheadAttention mha(options, rope, at::TensorOptions().dtype(dtype));
         randomize(mha, 17);
         at::manual_seed(19);

@@ -41,7 +41,8 @@ struct Toy : torch::nn::Module {
         o.model_dim = 16;
         o.num_heads = 4;
         o.num_key_value_heads = 2;
-        o.bias = true;
+        o.qkv_bias = true;
+        o.output_bias = true;
         attn = register_module("attn", std::make_shared<MultiheadAttention>(o, nullptr, options));
         embed = register_module("embed", std::make_shared<StandardEmbedding>(10, 16, std::nullopt, options));
         proj = register_module("proj", std::make_shared<TiedProjection>(embed->weight));

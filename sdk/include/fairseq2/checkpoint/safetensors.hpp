@@ -26,7 +26,10 @@ struct SafetensorsFile {
 // copy-on-write and its pages are faulted in, so tensors are ready without a
 // copy (writing to one never changes the file); a tensor whose bytes are not
 // aligned to its element size is copied. Without `mmap` every tensor is read
-// into its own memory. Throws CheckpointError naming `path`.
+// into its own memory. A metadata entry NAME -> KEPT whose NAME is no tensor
+// and whose KEPT is one (how safetensors' save_model() records the tied
+// weights it left out) adds NAME as the same tensor. Throws CheckpointError
+// naming `path`.
 FAIRSEQ2_API SafetensorsFile read_safetensors(const std::filesystem::path& path, bool mmap = true, LoadProgress* progress = nullptr);
 
 // Writes `tensors` (dense, of a dtype listed in safetensors_header.hpp) and

@@ -29,6 +29,13 @@ using KeyMap = std::vector<std::pair<std::string, std::string>>;
 // changes stay as they are. Two keys renamed to one name are an error.
 FAIRSEQ2_API StateDict convert_state_dict(StateDict state_dict, const KeyMap& key_map);
 
+// The map that undoes `key_map`, for exports: each anchored pattern made of
+// literal text (a dot escaped as \.) and groups such as ([0-9]+) becomes
+// the replacement, and its replacement (the literal text and \1 ... \9)
+// the pattern, in the same order. Throws InvalidArgumentError naming the
+// pattern when it uses other regex syntax (which has no inverse).
+FAIRSEQ2_API KeyMap reverse_key_map(const KeyMap& key_map);
+
 // Removes a leading "module." (DDP wrapping) from every key that has it.
 FAIRSEQ2_API StateDict strip_module_prefix(StateDict state_dict);
 

@@ -60,8 +60,17 @@ private:
     VocabularyInfo vocab_info_;
 };
 
+// How many decoding steps of a state bag ran through the fused CPU kernel
+// and how many through the modules.
+struct DecodeStepCounts {
+    std::int64_t fused = 0;
+    std::int64_t modules = 0;
+};
+
 // The standard decoder-only transformer: decoder_frontend, decoder and
 // final_proj (a Linear, or a TiedProjection sharing the embedding weight).
+// Every family whose model is made of the SDK's blocks uses it (llama, qwen,
+// mistral); the family's particulars are in how its factory builds them.
 class FAIRSEQ2_API TransformerDecoderModel : public DecoderModel {
 public:
     TransformerDecoderModel(std::shared_ptr<nn::TransformerEmbeddingFrontend> decoder_frontend,
@@ -74,10 +83,18 @@ public:
 
     // On the CPU in float32 or bfloat16, outside autograd, the whole step
     // runs as one fused kernel over the parameters and the caches, which
-    // allocates nothing per token: the logits are a buffer of the bag. Other
-    // cases go through the modules. Throws InvalidArgumentError for ids that
-    // are not (N, 1) or lie outside the vocabulary.
+    // allocates nothing per token: the logits are a buffer of the bag. The
+    // kernel serves decoders of pre-norm layers with RMSNorm, attention
+    // with rotary encodings (either layout, any head dimension), grouped
+    // query heads, optional q/k/v and output biases, optional RMSNorm q/k
+    // norms and sliding windows, and SiLU-gated GLU networks, behind a
+    // plain embedding lookup. Other models and cases go through the
+    // modules. Throws InvalidArgumentError for ids that are not (N, 1) or lie
+    // outside the vocabulary.
     at::Tensor decode_step(const at::Tensor& ids, nn::IncrementalStateBag& state_bag) override;
+
+    // Which path the decoding steps of `state_bag` took so far.
+    DecodeStepCounts decode_step_counts(const nn::IncrementalStateBag& state_bag) const;
 
     void reset_parameters() override;
 

@@ -36,6 +36,15 @@ struct ConfigOverrides {
     std::vector<std::string> assignments;
 };
 
+// A checkpoint opened by path, without an asset card: read once, with the
+// family and config it loads as.
+struct OpenedCheckpoint {
+    std::shared_ptr<ModelHandler> handler;
+    // Checked, with every override applied.
+    boost::json::value config;
+    checkpoint::LoadedCheckpoint checkpoint;
+};
+
 class FAIRSEQ2_API ModelHub {
 public:
     // Handlers come from `context`; cards from `store`, or when it is null
@@ -85,6 +94,32 @@ public:
     std::shared_ptr<torch::nn::Module> load_model(const assets::AssetCard& card, c10::Device device = c10::kCPU,
                                                   std::optional<c10::ScalarType> dtype = std::nullopt,
                                                   const ConfigOverrides& overrides = {}) const;
+
+    // The family of the checkpoint at `path` (a file or a directory): the one
+    // a checkpoint written by this SDK records, else the one handler whose
+    // recognizes_checkpoint() claims it (asked with the config.json beside
+    // it and, when `checkpoint` is given, its tensors). Throws LookupError
+    // naming both families when two claim it, and saying what was looked at
+    // when none does.
+    std::string detect_family(const std::filesystem::path& path, const checkpoint::LoadedCheckpoint* checkpoint = nullptr) const;
+
+    // Reads the checkpoint at `path` and resolves what it is:
+    //   family: `family` when given, else detect_family();
+    //   config: the preset of `arch` when given; else the config the
+    //     checkpoint records; else the one the handler derives from the files
+    //     beside it (config.json, params.json); else the family's default
+    //     arch; then `overrides`.
+    // With a family and an arch the config is checked before the file is read.
+    OpenedCheckpoint open_checkpoint(const std::filesystem::path& path, const std::string& family = {}, const std::string& arch = {},
+                                     const ConfigOverrides& overrides = {}, const checkpoint::LoadOptions& options = {}) const;
+
+    // open_checkpoint(path, family) loaded in `dtype` (the checkpoint's own
+    // when none): any checkpoint a registered family recognises, with the
+    // detection the CLI has.
+    std::shared_ptr<torch::nn::Module> load_model_from_path(const std::filesystem::path& path, c10::Device device = c10::kCPU,
+                                                            std::optional<c10::ScalarType> dtype = std::nullopt,
+                                                            const ConfigOverrides& overrides = {}, const std::string& family = {},
+                                                            const checkpoint::LoadOptions& options = {}) const;
 
     // A model of `family` and `arch` (the default when empty) with random weights.
     std::shared_ptr<torch::nn::Module> create_model(const std::string& family, const std::string& arch,

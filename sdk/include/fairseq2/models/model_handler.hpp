@@ -24,6 +24,20 @@ class Module;
 
 namespace fairseq2::models {
 
+// What a handler is shown of a checkpoint when asked whether it holds a
+// model of its family (ModelHub::detect_family).
+struct CheckpointDescription {
+    // The file or directory given.
+    std::filesystem::path path;
+    // checkpoint::checkpoint_directory(path).
+    std::filesystem::path directory;
+    // Its Hugging Face config.json, when it has one with a model_type.
+    std::optional<boost::json::value> hf_config;
+    std::string hf_model_type;  // empty without
+    // The checkpoint's tensors (fairseq2 or foreign names), when read.
+    const checkpoint::StateDict* state_dict = nullptr;
+};
+
 class FAIRSEQ2_API ModelHandler : public LifetimeBound {
 public:
     static constexpr const char* registry_kind = "model handler";
@@ -77,6 +91,12 @@ public:
     // naming the file when one exists but describes no model of this family
     // or is invalid.
     virtual std::optional<boost::json::value> config_from_checkpoint(const std::filesystem::path& path) const;
+
+    // Whether the checkpoint described holds a model of this family, told
+    // by what the family's own files say (a config.json model_type, a Meta
+    // params.json, keys only its layout has). Detection asks every
+    // handler; exactly one must answer yes. The default answers no.
+    virtual bool recognizes_checkpoint(const CheckpointDescription& checkpoint) const;
 
     // The foreign checkpoint layouts export_checkpoint() writes ("hf").
     virtual std::vector<std::string> export_formats() const;

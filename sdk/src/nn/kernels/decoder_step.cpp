@@ -176,19 +176,32 @@ void attention_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const St
     project(layer.q, in, qkv, qkv_stride, batch, q0 * d, q1 * d);
     project(layer.k, in, qkv + q_dim, qkv_stride, batch, k0 * d, k1 * d);
     project(layer.v, in, qkv + q_dim + kv_dim, qkv_stride, batch, v0 * d, v1 * d);
+    const auto rotate = [&](const T* from, T* to, std::int64_t count) {
+        if (layer.rotate_halves)
+            rotate_halves(from, to, count, d, layer.turns);
+        else
+            rotate_pairs(from, to, count, d, layer.turns);
+    };
+    const std::int64_t slot = layer.window > 0 ? args.position % layer.window : args.position;
     for (std::int64_t n = 0; n < batch; ++n) {
         T* row = qkv + n * qkv_stride;
+        // Each head normalised in place over its d values, as the q/k norm
+        // modules do before the rotation.
+        if (layer.q_norm != nullptr && q1 > q0)
+            rms_norm_rows(row + q0 * d, d, layer.q_norm, layer.q_norm_eps, row + q0 * d, d, 0, q1 - q0);
+        if (layer.k_norm != nullptr && k1 > k0)
+            rms_norm_rows(row + q_dim + k0 * d, d, layer.k_norm, layer.k_norm_eps, row + q_dim + k0 * d, d, 0, k1 - k0);
         if (layer.turns != nullptr && q1 > q0)
-            rotate_pairs(row + q0 * d, row + q0 * d, q1 - q0, d, layer.turns);
+            rotate(row + q0 * d, row + q0 * d, q1 - q0);
         for (std::int64_t j = k0; j < k1; ++j) {
-            T* to = layer.keys + n * layer.cache_stride + j * layer.head_stride + args.position * d;
+            T* to = layer.keys + n * layer.cache_stride + j * layer.head_stride + slot * d;
             if (layer.turns != nullptr)
-                rotate_pairs(row + q_dim + j * d, to, 1, d, layer.turns);
+                rotate(row + q_dim + j * d, to, 1);
             else
                 std::memcpy(to, row + q_dim + j * d, static_cast<std::size_t>(d) * sizeof(T));
         }
         for (std::int64_t j = v0; j < v1; ++j)
-            std::memcpy(layer.values + n * layer.cache_stride + j * layer.head_stride + args.position * d, row + q_dim + kv_dim + j * d,
+            std::memcpy(layer.values + n * layer.cache_stride + j * layer.head_stride + slot * d, row + q_dim + kv_dim + j * d,
                         static_cast<std::size_t>(d) * sizeof(T));
     }
     barrier();
@@ -204,7 +217,7 @@ void attention_block(Worker<T>& worker, const DecoderStepArgs<T>& args, const St
     attend.out_stride = q_dim;
     attend.num_heads = heads;
     attend.group = heads / kv_heads;
-    attend.num_keys = args.position + 1;
+    attend.num_keys = layer.window > 0 ? std::min(args.position + 1, layer.window) : args.position + 1;
     attend.head_dim = d;
     attend.scale = args.attention_scale;
     const auto [h0, h1] = share(batch * heads, 1, worker.thread, worker.threads);

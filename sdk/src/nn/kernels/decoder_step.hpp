@@ -1,9 +1,10 @@
 #pragma once
 
-// One decoding step of the SDK's standard decoder-only transformer (token
-// embedding, pre-norm layers of RMSNorm, rotary grouped-query attention over
-// a key/value cache and a SiLU-gated GLU, a final RMSNorm and the projection
-// onto the vocabulary) in raw memory, for N sequences of one new token each.
+// One decoding step of a decoder-only transformer made of the SDK's blocks
+// (token embedding, pre-norm layers of RMSNorm, rotary grouped-query
+// attention over a key/value cache with optional biases, q/k norms and a
+// sliding window, a SiLU-gated GLU, a final RMSNorm and the projection onto
+// the vocabulary) in raw memory, for N sequences of one new token each.
 //
 // The whole step runs in one parallel region: the threads share each
 // product's rows and meet at a barrier where one stage needs all of the
@@ -35,20 +36,32 @@ struct StepLayer {
     const T* attn_norm = nullptr;  // model_dim
     float attn_norm_eps = 0.0f;
     StepProjection<T> q, k, v, o;
+    // RMSNorm weights (head_dim) applied to each query (key) head after
+    // its projection and before the rotation; null: none.
+    const T* q_norm = nullptr;
+    float q_norm_eps = 0.0f;
+    const T* k_norm = nullptr;
+    float k_norm_eps = 0.0f;
     const T* ffn_norm = nullptr;  // model_dim
     float ffn_norm_eps = 0.0f;
     StepProjection<T> gate, inner, down;
     // (cos, sin) of each of the head_dim / 2 pairs at the step's position;
-    // null: no rotary encoding.
+    // null: no rotary encoding. With `rotate_halves` element i turns with
+    // element i + head_dim / 2 (Hugging Face's layout), else with i + 1.
     const float* turns = nullptr;
+    bool rotate_halves = false;
     // The layer's cache: the key (value) of key/value head j at position t
     // of sequence n is head_dim values at keys (values) + n * cache_stride +
-    // j * head_stride + t * head_dim. Positions [0, position) hold earlier
-    // tokens; the step writes position `position`.
+    // j * head_stride + slot * head_dim. Without a window, slot t holds
+    // position t: [0, position) hold earlier tokens and the step writes
+    // slot `position`. With a window W, the cache is a ring of the last W
+    // positions (slot t % W), the step writes slot position % W and attends
+    // to the min(position + 1, W) slots in use.
     T* keys = nullptr;
     T* values = nullptr;
     std::int64_t cache_stride = 0;
     std::int64_t head_stride = 0;
+    std::int64_t window = 0;
 };
 
 template <typename T>

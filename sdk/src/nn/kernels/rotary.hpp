@@ -16,4 +16,10 @@ namespace fairseq2::nn::detail {
 void rotate_pairs(const float* x, float* y, std::int64_t count, std::int64_t dim, const float* turns);
 void rotate_pairs(const std::uint16_t* x, std::uint16_t* y, std::int64_t count, std::int64_t dim, const float* turns);
 
+// The same for the halves layout (Hugging Face's rotate_half): element i
+// and element i + dim / 2 turn together by turn i, (x0 cos - x1 sin, x1 cos
+// + x0 sin).
+void rotate_halves(const float* x, float* y, std::int64_t count, std::int64_t dim, const float* turns);
+void rotate_halves(const std::uint16_t* x, std::uint16_t* y, std::int64_t count, std::int64_t dim, const float* turns);
+
 }  // namespace fairseq2::nn::detail

@@ -1,0 +1,88 @@
+#pragma once
+
+// What families share to read and write Hugging Face checkpoints: typed
+// access to the fields of a config.json with errors that name the file and
+// the field, the config.json beside a checkpoint, the q/k row order of
+// rotate-half checkpoints, and the exporter that writes a Hugging Face
+// directory from a model's state dict and the family's key map.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "fairseq2/checkpoint/state_dict.hpp"
+
+namespace fairseq2::models::hf {
+
+// Typed access to a JSON object read from `file` (config.json, params.json);
+// every problem is a ConfigError naming the file and the field.
+class FAIRSEQ2_API ConfigFields {
+public:
+    // `family` names who reads it in errors ("qwen"). Throws ConfigError
+    // when `json` is not an object.
+    ConfigFields(const boost::json::value& json, std::filesystem::path file, std::string family);
+
+    bool has(const char* key) const;
+
+    // A field that must be there (ConfigError: "The file 'F' has no field
+    // 'K', which a FAMILY config needs."), or nullopt when absent or null.
+    std::int64_t required_int(const char* key) const;
+    std::optional<std::int64_t> optional_int(const char* key) const;
+    std::optional<double> optional_double(const char* key) const;
+    std::optional<bool> optional_bool(const char* key) const;
+    std::optional<std::string> optional_string(const char* key) const;
+    // The field itself, or nullptr when absent or null.
+    const boost::json::value* find(const char* key) const;
+
+    // Throws ConfigError: "The field 'KEY' of 'FILE' REASON."
+    [[noreturn]] void fail(const std::string& key, const std::string& reason) const;
+
+    // Fails unless the field is absent, null or equal to `expected`
+    // ("... is V, but FAMILY models support only E").
+    void require_absent_or(const char* key, const boost::json::value& expected) const;
+
+    const std::filesystem::path& file() const noexcept { return file_; }
+    const std::string& family() const noexcept { return family_; }
+
+private:
+    const boost::json::object* object_;
+    std::filesystem::path file_;
+    std::string family_;
+};
+
+// A checkpoint's Hugging Face config: config.json in
+// checkpoint::checkpoint_directory(path) when it has a model_type.
+struct Config {
+    boost::json::value json;
+    std::filesystem::path file;
+    std::string model_type;
+};
+
+// nullopt when there is no such file or it has no model_type; throws
+// CheckpointError naming the file when it cannot be read or parsed.
+FAIRSEQ2_API std::optional<Config> read_config(const std::filesystem::path& checkpoint_path);
+
+// Hugging Face stores the q/k projections of pair-rotating families (llama,
+// mistral) in rotate-half order. rotate_half_to_pairs reorders a weight of
+// shape (heads * d, dim) to fairseq2's consecutive-pair order;
+// pairs_to_rotate_half undoes it.
+FAIRSEQ2_API at::Tensor rotate_half_to_pairs(const at::Tensor& weight, std::int64_t num_heads);
+FAIRSEQ2_API at::Tensor pairs_to_rotate_half(const at::Tensor& weight, std::int64_t num_heads);
+
+// "float32", "bfloat16", "float16" or "float64": torch's Python names.
+FAIRSEQ2_API std::string torch_dtype_name(c10::ScalarType dtype);
+
+// Writes the directory `dir` (created when missing; a file there is an
+// error): model.safetensors with `state_dict` renamed by the reverse of the
+// family's import key map (checkpoint::reverse_key_map), and config.json,
+// `config` with "torch_dtype" set to the weights' dtype. Each file is
+// written to a temporary name and renamed. Throws CheckpointError naming the
+// path when writing fails.
+FAIRSEQ2_API void export_checkpoint(const std::filesystem::path& dir, checkpoint::StateDict state_dict, const checkpoint::KeyMap& import_key_map,
+                                    boost::json::object config);
+
+}  // namespace fairseq2::models::hf
