@@ -1,6 +1,7 @@
 # Finds the third-party packages every part of the build uses (all from Debian 12).
 find_package(Torch REQUIRED)
 find_package(Boost 1.81 CONFIG REQUIRED COMPONENTS json)
+find_package(fmt CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(Threads REQUIRED)
 

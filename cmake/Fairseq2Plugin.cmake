@@ -2,7 +2,7 @@
 #
 # Builds a model-family plugin as a shared library the fairseq2 host can
 # load, named libfairseq2_NAME.so. It
-#   - links fairseq2::sdk (C++20, the SDK headers, libtorch, Boost.JSON, spdlog);
+#   - links fairseq2::sdk (C++20, the SDK headers, libtorch, Boost.JSON, {fmt});
 #   - hides every symbol but the extern "C" entry points (visibility hidden,
 #     inline functions too) and compiles with -fno-gnu-unique, so the
 #     library really unloads when the last object it created is gone;

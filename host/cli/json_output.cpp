@@ -34,7 +34,10 @@ void write_compact(std::string& out, const boost::json::value& value)
         out += "{";
         bool first = true;
         for (const auto& item : value.get_object()) {
-            out += (first ? "" : ",") + boost::json::serialize(boost::json::string(item.key())) + ":";
+            if (!first)
+                out += ',';
+            out += boost::json::serialize(boost::json::string(item.key()));
+            out += ':';
             write_compact(out, item.value());
             first = false;
         }

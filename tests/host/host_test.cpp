@@ -21,7 +21,6 @@
 #include <ATen/ATen.h>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <torch/nn/module.h>
 
 #include "fairseq2/host/host.hpp"

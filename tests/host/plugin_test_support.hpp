@@ -10,14 +10,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include "fairseq2/host/host.hpp"
 #include "fairseq2/logging.hpp"
@@ -89,29 +90,35 @@ inline boost::json::value tiny_llama_config(const models::ModelHandler& handler)
     return handler.check_config(config);
 }
 
-// Collects what the fairseq2 logger writes (warnings and above) for a scope.
+// Collects what the fairseq2 logger writes (warnings and above) for a scope,
+// one "[level] message" line per record, with the level as stderr shows it.
 class LogCapture {
 public:
-    LogCapture() : sink_{std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_, true)}
+    LogCapture() : sink_{[this](LogLevel level, std::string_view message) { append(level, message); }}
     {
-        sink_->set_pattern("[%l] %v");
         set_log_level("warn");
-        log().sinks().push_back(sink_);
     }
     LogCapture(const LogCapture&) = delete;
     LogCapture& operator=(const LogCapture&) = delete;
-    ~LogCapture()
+    ~LogCapture() { set_log_level("info"); }
+
+    std::string text() const
     {
-        auto& sinks = log().sinks();
-        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-        set_log_level("info");
+        std::lock_guard lock(mutex_);
+        return text_;
     }
 
-    std::string text() const { return stream_.str(); }
-
 private:
-    std::ostringstream stream_;
-    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+    void append(LogLevel level, std::string_view message)
+    {
+        std::lock_guard lock(mutex_);
+        text_.append("[").append(level == LogLevel::warn ? "warning" : log_level_name(level)).append("] ");
+        text_.append(message).append("\n");
+    }
+
+    mutable std::mutex mutex_;
+    std::string text_;
+    ScopedLogSink sink_;
 };
 
 }  // namespace fairseq2::test

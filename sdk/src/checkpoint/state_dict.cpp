@@ -159,7 +159,8 @@ KeyMap reverse_key_map(const KeyMap& key_map)
             } else {
                 if (new_index[static_cast<std::size_t>(part.group)] == 0)
                     irreversible(pattern, "its replacement drops a group");
-                new_replacement += "\\" + std::to_string(new_index[static_cast<std::size_t>(part.group)]);
+                new_replacement += '\\';
+                new_replacement += std::to_string(new_index[static_cast<std::size_t>(part.group)]);
             }
         }
         reversed.emplace_back(std::move(new_pattern), std::move(new_replacement));

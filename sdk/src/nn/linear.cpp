@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -160,27 +162,54 @@ at::Tensor TiedProjection::forward(const at::Tensor& x) const
 
 namespace fairseq2::nn {
 
-FusedProjection::FusedProjection(std::vector<std::shared_ptr<Linear>> parts) : parts_{std::move(parts)} {}
+// The parts, and the fused weight (and bias) their weights are views of
+// while still_fused() holds; guarded by `mutex`, as decoding threads may
+// share a model.
+struct FusedProjection::State {
+    std::vector<std::shared_ptr<Linear>> parts;
+    std::mutex mutex;
+    at::Tensor weight;
+    at::Tensor bias;
 
-bool FusedProjection::still_fused() const
+    // Whether every part still aliases its rows of `weight` (and `bias`).
+    bool still_fused() const;
+
+    // The fused weight (and bias), refreshed if a part no longer aliases
+    // it; undefined when the parts cannot be fused.
+    std::pair<at::Tensor, at::Tensor> fused();
+
+    // The fused product, or an undefined tensor when the parts must compute
+    // one by one.
+    at::Tensor fused_product(const at::Tensor& x);
+};
+
+FusedProjection::FusedProjection(std::vector<std::shared_ptr<Linear>> parts) : state_{std::make_unique<State>()}
 {
-    if (!weight_.defined())
+    state_->parts = std::move(parts);
+}
+
+FusedProjection::~FusedProjection() = default;
+FusedProjection::FusedProjection(FusedProjection&&) noexcept = default;
+FusedProjection& FusedProjection::operator=(FusedProjection&&) noexcept = default;
+
+bool FusedProjection::State::still_fused() const
+{
+    if (!weight.defined())
         return false;
     std::int64_t row = 0;
-    const auto* base = static_cast<const char*>(weight_.data_ptr());
-    const auto row_bytes = weight_.size(1) * static_cast<std::int64_t>(weight_.element_size());
-    for (const auto& part : parts_) {
+    const auto* base = static_cast<const char*>(weight.data_ptr());
+    const auto row_bytes = weight.size(1) * static_cast<std::int64_t>(weight.element_size());
+    for (const auto& part : parts) {
         const at::Tensor& w = part->weight;
-        if (w.scalar_type() != weight_.scalar_type() || w.device() != weight_.device() || w.dim() != 2 ||
-            w.size(1) != weight_.size(1) || !w.is_contiguous() || static_cast<const char*>(w.data_ptr()) != base + row * row_bytes)
+        if (w.scalar_type() != weight.scalar_type() || w.device() != weight.device() || w.dim() != 2 ||
+            w.size(1) != weight.size(1) || !w.is_contiguous() || static_cast<const char*>(w.data_ptr()) != base + row * row_bytes)
             return false;
-        if (bias_.defined() && part->bias.data_ptr() != static_cast<const char*>(bias_.data_ptr()) + row * bias_.element_size())
+        if (bias.defined() && part->bias.data_ptr() != static_cast<const char*>(bias.data_ptr()) + row * bias.element_size())
             return false;
         row += w.size(0);
     }
-    return row == weight_.size(0);
+    return row == weight.size(0);
 }
-
 namespace {
 
 // One tensor over `parts` when they lie back to back in one storage, in
@@ -207,17 +236,17 @@ at::Tensor adjacent_view(const std::vector<at::Tensor>& parts)
 
 }  // namespace
 
-std::pair<at::Tensor, at::Tensor> FusedProjection::fused()
+std::pair<at::Tensor, at::Tensor> FusedProjection::State::fused()
 {
-    std::lock_guard lock{mutex_};
+    std::lock_guard lock{mutex};
     if (still_fused())
-        return {weight_, bias_};
-    weight_ = at::Tensor();
-    bias_ = at::Tensor();
+        return {weight, bias};
+    weight = at::Tensor();
+    bias = at::Tensor();
 
-    const at::Tensor& first = parts_.front()->weight;
-    const bool with_bias = parts_.front()->bias.defined();
-    for (const auto& part : parts_) {
+    const at::Tensor& first = parts.front()->weight;
+    const bool with_bias = parts.front()->bias.defined();
+    for (const auto& part : parts) {
         if (part->weight.scalar_type() != first.scalar_type() || part->weight.device() != first.device() || part->weight.is_meta() ||
             part->weight.size(1) != first.size(1) || part->bias.defined() != with_bias)
             return {};
@@ -229,64 +258,64 @@ std::pair<at::Tensor, at::Tensor> FusedProjection::fused()
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> weights;
     std::vector<at::Tensor> biases;
-    for (const auto& part : parts_) {
+    for (const auto& part : parts) {
         weights.push_back(part->weight);
         if (with_bias)
             biases.push_back(part->bias);
     }
 
-    at::Tensor weight = adjacent_view(weights);
-    at::Tensor bias = with_bias ? adjacent_view(biases) : at::Tensor();
-    if (weight.defined() && (!with_bias || bias.defined())) {
-        weight_ = std::move(weight);
-        bias_ = std::move(bias);
-        return {weight_, bias_};
+    at::Tensor view = adjacent_view(weights);
+    at::Tensor bias_view = with_bias ? adjacent_view(biases) : at::Tensor();
+    if (view.defined() && (!with_bias || bias_view.defined())) {
+        weight = std::move(view);
+        bias = std::move(bias_view);
+        return {weight, bias};
     }
 
     // Otherwise the parts move into one new buffer, unless their memory is
     // borrowed (a memory-mapped checkpoint, a packed block): the copy would
     // stay resident beside the original.
-    for (const auto& part : parts_)
+    for (const auto& part : parts)
         if (!detail::allocated_by_torch(part->weight) || (with_bias && !detail::allocated_by_torch(part->bias)))
             return {};
-    weight = at::cat(weights, 0);
-    bias = with_bias ? at::cat(biases, 0) : at::Tensor();
+    at::Tensor joined = at::cat(weights, 0);
+    at::Tensor joined_bias = with_bias ? at::cat(biases, 0) : at::Tensor();
     std::int64_t row = 0;
-    for (const auto& part : parts_) {
+    for (const auto& part : parts) {
         const std::int64_t rows = part->weight.size(0);
-        part->weight.set_data(weight.narrow(0, row, rows));
+        part->weight.set_data(joined.narrow(0, row, rows));
         if (with_bias)
-            part->bias.set_data(bias.narrow(0, row, rows));
+            part->bias.set_data(joined_bias.narrow(0, row, rows));
         row += rows;
     }
-    weight_ = std::move(weight);
-    bias_ = std::move(bias);
+    weight = std::move(joined);
+    bias = std::move(joined_bias);
     // The parts' own buffers are free now, for good: hand them back rather
     // than keep them resident (see retain_freed_memory()).
     release_free_memory();
-    return {weight_, bias_};
+    return {weight, bias};
 }
 
-at::Tensor FusedProjection::fused_product(const at::Tensor& x)
+at::Tensor FusedProjection::State::fused_product(const at::Tensor& x)
 {
     // With autograd recording, gradients must reach each part's own leaf
     // parameters, so the parts compute one by one.
     if (at::GradMode::is_enabled())
-        for (const auto& part : parts_)
+        for (const auto& part : parts)
             if (part->weight.requires_grad() || (part->bias.defined() && part->bias.requires_grad()))
                 return {};
-    auto [weight, bias] = fused();
-    if (!weight.defined())
+    auto [fused_weight, fused_bias] = fused();
+    if (!fused_weight.defined())
         return {};
-    return project(x, weight, bias);
+    return project(x, fused_weight, fused_bias);
 }
 
 c10::SmallVector<at::Tensor, 3> FusedProjection::forward(const at::Tensor& x)
 {
     c10::SmallVector<at::Tensor, 3> outputs;
-    at::Tensor y = fused_product(x);
+    at::Tensor y = state_->fused_product(x);
     std::int64_t column = 0;
-    for (const auto& part : parts_) {
+    for (const auto& part : state_->parts) {
         const std::int64_t width = part->weight.size(0);
         outputs.push_back(y.defined() ? y.narrow(-1, column, width) : part->forward(x));
         column += width;
@@ -296,11 +325,11 @@ c10::SmallVector<at::Tensor, 3> FusedProjection::forward(const at::Tensor& x)
 
 at::Tensor FusedProjection::forward_joined(const at::Tensor& x)
 {
-    at::Tensor y = fused_product(x);
+    at::Tensor y = state_->fused_product(x);
     if (y.defined())
         return y;
     std::vector<at::Tensor> outputs;
-    for (const auto& part : parts_)
+    for (const auto& part : state_->parts)
         outputs.push_back(part->forward(x));
     return at::cat(outputs, -1);
 }

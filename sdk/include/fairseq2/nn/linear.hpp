@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include <c10/util/SmallVector.h>
@@ -60,6 +59,9 @@ public:
 class FAIRSEQ2_API FusedProjection {
 public:
     explicit FusedProjection(std::vector<std::shared_ptr<Linear>> parts);
+    ~FusedProjection();
+    FusedProjection(FusedProjection&&) noexcept;
+    FusedProjection& operator=(FusedProjection&&) noexcept;
 
     // One output per part, in order: (..., output_dim of that part), views of
     // one product.
@@ -69,19 +71,9 @@ public:
     at::Tensor forward_joined(const at::Tensor& x);
 
 private:
-    // The fused product, or an undefined tensor when the parts must compute
-    // one by one.
-    at::Tensor fused_product(const at::Tensor& x);
-
-    // The fused weight (and bias), refreshed if a part no longer aliases it;
-    // undefined when the parts cannot be fused.
-    std::pair<at::Tensor, at::Tensor> fused();
-    bool still_fused() const;
-
-    std::vector<std::shared_ptr<Linear>> parts_;
-    std::mutex mutex_;
-    at::Tensor weight_;
-    at::Tensor bias_;
+    // The parts and the fused weight they alias (sdk/src/nn/linear.cpp).
+    struct State;
+    std::unique_ptr<State> state_;
 };
 
 }  // namespace fairseq2::nn
