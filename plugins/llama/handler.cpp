@@ -37,7 +37,7 @@ bool LLaMAModelHandler::recognizes_checkpoint(const CheckpointDescription& check
 
 checkpoint::StateDict LLaMAModelHandler::convert_checkpoint(checkpoint::StateDict state_dict, const LLaMAConfig& config) const
 {
-    if (is_hf_state_dict(state_dict))
+    if (hf::is_causal_lm_state_dict(state_dict))
         return convert_hf_state_dict(std::move(state_dict), config);
     if (is_meta_state_dict(state_dict))
         return convert_meta_state_dict(std::move(state_dict), config);

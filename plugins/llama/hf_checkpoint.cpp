@@ -8,7 +8,6 @@
 #include "fairseq2/checkpoint/atomic_file.hpp"
 #include "fairseq2/checkpoint/safetensors.hpp"
 #include "fairseq2/error.hpp"
-#include "fairseq2/logging.hpp"
 #include "fairseq2/nn/feed_forward.hpp"
 #include "fairseq2/models/hugging_face.hpp"
 
@@ -16,72 +15,23 @@ namespace fairseq2::models::llama {
 
 namespace {
 
-std::optional<std::int64_t> token_id(const hf::ConfigFields& fields, const char* key)
-{
-    const boost::json::value* value = fields.find(key);
-    if (value != nullptr && value->is_array()) {
-        const boost::json::array& ids = value->get_array();
-        if (ids.empty())
-            return std::nullopt;
-        if (!ids[0].is_int64())
-            fields.fail(key, "is " + boost::json::serialize(*value) + "; expected a token id or a list of them");
-        if (ids.size() > 1)
-            log().info("'{}' lists {} ids for '{}'; using the first, {} (override it with --set vocab_info.eos_idx=ID).",
-                       fields.file().string(), ids.size(), key, ids[0].get_int64());
-        return ids[0].get_int64();
-    }
-    return fields.optional_int(key);
-}
-
 [[noreturn]] void fail_unsupported(const hf::ConfigFields& fields, const char* key, const std::string& value, const std::string& supported)
 {
     fields.fail(key, "is " + value + ", but llama models support only " + supported);
 }
 
+hf::QueryKeyShape query_key_shape(const LLaMAConfig& config)
+{
+    return {.num_heads = config.num_attn_heads, .num_key_value_heads = config.num_key_value_heads, .head_dim = config.attention_head_dim()};
+}
+
 }  // namespace
-
-const checkpoint::KeyMap& hf_key_map()
-{
-    static const checkpoint::KeyMap map{
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.q_proj\.)", R"(decoder.layers.\1.self_attn.q_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.k_proj\.)", R"(decoder.layers.\1.self_attn.k_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.v_proj\.)", R"(decoder.layers.\1.self_attn.v_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.self_attn\.o_proj\.)", R"(decoder.layers.\1.self_attn.output_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.post_attention_layernorm\.)", R"(decoder.layers.\1.ffn_layer_norm.)"},
-        {R"(^model\.layers\.([0-9]+)\.mlp\.gate_proj\.)", R"(decoder.layers.\1.ffn.gate_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.mlp\.down_proj\.)", R"(decoder.layers.\1.ffn.output_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.mlp\.up_proj\.)", R"(decoder.layers.\1.ffn.inner_proj.)"},
-        {R"(^model\.layers\.([0-9]+)\.input_layernorm\.)", R"(decoder.layers.\1.self_attn_layer_norm.)"},
-        {R"(^model\.norm\.)", R"(decoder.layer_norm.)"},
-        {R"(^model\.embed_tokens\.)", R"(decoder_frontend.embed.)"},
-        {R"(^lm_head\.)", R"(final_proj.)"},
-    };
-    return map;
-}
-
-bool is_hf_state_dict(const checkpoint::StateDict& state_dict)
-{
-    // A tied checkpoint written by safetensors' save_model may keep only
-    // lm_head.weight of the shared pair: look at the layers too.
-    if (state_dict.contains("model.embed_tokens.weight"))
-        return true;
-    const auto layer = state_dict.lower_bound("model.layers.");
-    return layer != state_dict.end() && layer->first.starts_with("model.layers.");
-}
 
 checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const LLaMAConfig& config)
 {
-    const std::int64_t head_dim = config.attention_head_dim();
     std::erase_if(state_dict, [](const auto& item) { return item.first.ends_with("rotary_emb.inv_freq"); });
-    for (auto& [key, tensor] : state_dict) {
-        // Only weights of the shape the config expects are permuted; others
-        // are left for the strict loader to report as mismatched.
-        if (key.ends_with("self_attn.q_proj.weight") && tensor.dim() == 2 && tensor.size(0) == config.num_attn_heads * head_dim)
-            tensor = hf::rotate_half_to_pairs(tensor, config.num_attn_heads);
-        else if (key.ends_with("self_attn.k_proj.weight") && tensor.dim() == 2 && tensor.size(0) == config.num_key_value_heads * head_dim)
-            tensor = hf::rotate_half_to_pairs(tensor, config.num_key_value_heads);
-    }
-    state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf_key_map());
+    hf::query_key_rows_to_pairs(state_dict, query_key_shape(config));
+    state_dict = checkpoint::convert_state_dict(std::move(state_dict), hf::causal_lm_key_map());
     // Checkpoints with tied embeddings (Llama 3.2) have no lm_head.weight.
     if (!config.tied_embeddings && !state_dict.contains("final_proj.weight") && state_dict.contains("decoder_frontend.embed.weight"))
         state_dict.emplace("final_proj.weight", state_dict.at("decoder_frontend.embed.weight"));
@@ -118,9 +68,9 @@ LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::file
 
     config.vocab_info.size = fields.required_int("vocab_size");
     config.vocab_info.unk_idx = std::nullopt;
-    config.vocab_info.bos_idx = token_id(fields, "bos_token_id");
-    config.vocab_info.eos_idx = token_id(fields, "eos_token_id");
-    config.vocab_info.pad_idx = token_id(fields, "pad_token_id");
+    config.vocab_info.bos_idx = fields.optional_token_id("bos_token_id", "vocab_info.bos_idx");
+    config.vocab_info.eos_idx = fields.optional_token_id("eos_token_id", "vocab_info.eos_idx");
+    config.vocab_info.pad_idx = fields.optional_token_id("pad_token_id", "vocab_info.pad_idx");
 
     if (const boost::json::value* scaling = fields.find("rope_scaling")) {
         hf::ConfigFields rope(*scaling, file, "llama");
@@ -187,14 +137,9 @@ void export_hf_checkpoint(const LLaMAModel& model, const LLaMAConfig& config, co
     checkpoint::StateDict state_dict = checkpoint::module_state_dict(model);
     if (config.tied_embeddings)
         state_dict.erase("final_proj.weight");
-    for (auto& [key, tensor] : state_dict) {
-        if (key.ends_with("self_attn.q_proj.weight"))
-            tensor = hf::pairs_to_rotate_half(tensor, config.num_attn_heads);
-        else if (key.ends_with("self_attn.k_proj.weight"))
-            tensor = hf::pairs_to_rotate_half(tensor, config.num_key_value_heads);
-    }
+    hf::query_key_rows_to_rotate_half(state_dict, query_key_shape(config));
     const std::string dtype = hf::torch_dtype_name(checkpoint::checkpoint_dtype(state_dict));
-    hf::export_checkpoint(dir, std::move(state_dict), hf_key_map(), hf_config_from_llama(config, dtype));
+    hf::export_checkpoint(dir, std::move(state_dict), hf::causal_lm_key_map(), hf_config_from_llama(config, dtype));
 }
 
 }  // namespace fairseq2::models::llama

@@ -15,13 +15,6 @@
 
 namespace fairseq2::models::llama {
 
-// HF names to fairseq2 names (fairseq2's map); exports use its reverse.
-const checkpoint::KeyMap& hf_key_map();
-
-// Whether `state_dict` is in HF layout (keys under model.layers., or the
-// embedding model.embed_tokens.weight).
-bool is_hf_state_dict(const checkpoint::StateDict& state_dict);
-
 // An HF state dict in fairseq2 layout: q/k permuted, keys renamed, rotary
 // inv_freq buffers dropped; without lm_head.weight (tied embeddings) and an
 // untied config, final_proj shares the embedding tensor.

@@ -1,9 +1,6 @@
 #include "meta_checkpoint.hpp"
 
-#include <cmath>
-
 #include "fairseq2/error.hpp"
-#include "fairseq2/logging.hpp"
 #include "fairseq2/models/hugging_face.hpp"
 
 namespace fairseq2::models::llama {
@@ -78,8 +75,8 @@ LLaMAConfig llama_config_from_meta(const boost::json::value& json, const std::fi
     config.rope_scaling.factor = fields.optional_double("rope_scaling_factor").value_or(8.0);
     config.max_seq_len = fields.optional_int("max_seq_len").value_or(config.use_scaled_rope ? 131072 : llama3_vocab ? 8192 : 4096);
 
-    if (auto eps = fields.optional_double("norm_eps"); eps && std::abs(*eps - 1e-5) > 1e-12)
-        log().warn("'{}' has norm_eps {}, but the llama family computes RMSNorm with 1e-05; outputs will differ slightly.", file.string(), *eps);
+    // Meta's reference RMSNorm default.
+    config.rms_norm_eps = fields.optional_double("norm_eps").value_or(1e-5);
     return config;
 }
 

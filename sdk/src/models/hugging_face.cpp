@@ -11,6 +11,7 @@
 #include "fairseq2/checkpoint/json_file.hpp"
 #include "fairseq2/checkpoint/safetensors.hpp"
 #include "fairseq2/error.hpp"
+#include "fairseq2/logging.hpp"
 
 namespace fairseq2::models::hf {
 
@@ -95,6 +96,23 @@ std::optional<std::string> ConfigFields::optional_string(const char* key) const
     fail(key, "is " + boost::json::serialize(*value) + "; expected a string");
 }
 
+std::optional<std::int64_t> ConfigFields::optional_token_id(const char* key, std::string_view override_field) const
+{
+    const boost::json::value* value = find(key);
+    if (value == nullptr || !value->is_array())
+        return optional_int(key);
+    const boost::json::array& ids = value->get_array();
+    if (ids.empty())
+        return std::nullopt;
+    for (const boost::json::value& id : ids)
+        if (!id.is_int64())
+            fail(key, "is " + boost::json::serialize(*value) + "; expected a token id or a list of them");
+    if (ids.size() > 1)
+        log().info("'{}' lists {} ids for '{}'; using the first, {} (override it with --set {}=ID).", file_.string(), ids.size(), key,
+                   ids[0].get_int64(), override_field);
+    return ids[0].get_int64();
+}
+
 std::optional<Config> read_config(const std::filesystem::path& checkpoint_path)
 {
     const std::filesystem::path file = checkpoint::checkpoint_directory(checkpoint_path) / "config.json";
@@ -110,6 +128,65 @@ std::optional<Config> read_config(const std::filesystem::path& checkpoint_path)
         return std::nullopt;
     std::string model_type(type->get_string());
     return Config{std::move(json), file, std::move(model_type)};
+}
+
+const checkpoint::KeyMap& causal_lm_key_map()
+{
+    static const checkpoint::KeyMap map{
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.q_proj\.)", R"(decoder.layers.\1.self_attn.q_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.k_proj\.)", R"(decoder.layers.\1.self_attn.k_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.v_proj\.)", R"(decoder.layers.\1.self_attn.v_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.q_norm\.)", R"(decoder.layers.\1.self_attn.q_norm.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.k_norm\.)", R"(decoder.layers.\1.self_attn.k_norm.)"},
+        {R"(^model\.layers\.([0-9]+)\.self_attn\.o_proj\.)", R"(decoder.layers.\1.self_attn.output_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.input_layernorm\.)", R"(decoder.layers.\1.self_attn_layer_norm.)"},
+        {R"(^model\.layers\.([0-9]+)\.post_attention_layernorm\.)", R"(decoder.layers.\1.ffn_layer_norm.)"},
+        {R"(^model\.layers\.([0-9]+)\.mlp\.gate_proj\.)", R"(decoder.layers.\1.ffn.gate_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.mlp\.up_proj\.)", R"(decoder.layers.\1.ffn.inner_proj.)"},
+        {R"(^model\.layers\.([0-9]+)\.mlp\.down_proj\.)", R"(decoder.layers.\1.ffn.output_proj.)"},
+        {R"(^model\.norm\.)", R"(decoder.layer_norm.)"},
+        {R"(^model\.embed_tokens\.)", R"(decoder_frontend.embed.)"},
+        {R"(^lm_head\.)", R"(final_proj.)"},
+    };
+    return map;
+}
+
+bool is_causal_lm_state_dict(const checkpoint::StateDict& state_dict)
+{
+    if (state_dict.contains("lm_head.weight"))
+        return true;
+    for (const char* prefix : {"model.layers.", "model.embed_tokens."}) {
+        const auto it = state_dict.lower_bound(prefix);
+        if (it != state_dict.end() && it->first.starts_with(prefix))
+            return true;
+    }
+    return false;
+}
+
+namespace {
+
+template <typename Reorder>
+void reorder_query_key_rows(checkpoint::StateDict& state_dict, const QueryKeyShape& shape, Reorder reorder)
+{
+    for (auto& [key, tensor] : state_dict) {
+        if (key.ends_with("self_attn.q_proj.weight") && tensor.dim() == 2 && tensor.size(0) == shape.num_heads * shape.head_dim)
+            tensor = reorder(tensor, shape.num_heads);
+        else if (key.ends_with("self_attn.k_proj.weight") && tensor.dim() == 2 &&
+                 tensor.size(0) == shape.num_key_value_heads * shape.head_dim)
+            tensor = reorder(tensor, shape.num_key_value_heads);
+    }
+}
+
+}  // namespace
+
+void query_key_rows_to_pairs(checkpoint::StateDict& state_dict, const QueryKeyShape& shape)
+{
+    reorder_query_key_rows(state_dict, shape, rotate_half_to_pairs);
+}
+
+void query_key_rows_to_rotate_half(checkpoint::StateDict& state_dict, const QueryKeyShape& shape)
+{
+    reorder_query_key_rows(state_dict, shape, pairs_to_rotate_half);
 }
 
 at::Tensor rotate_half_to_pairs(const at::Tensor& weight, std::int64_t num_heads)

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -35,6 +36,12 @@ public:
     std::optional<double> optional_double(const char* key) const;
     std::optional<bool> optional_bool(const char* key) const;
     std::optional<std::string> optional_string(const char* key) const;
+    // A token id field (bos_token_id, eos_token_id), which may also be a
+    // list of ids (Llama 3 lists several EOS ids): the first is taken, and
+    // the choice logged with the config field that overrides it
+    // (`override_field`, "vocab_info.eos_idx"). nullopt when absent, null or
+    // an empty list.
+    std::optional<std::int64_t> optional_token_id(const char* key, std::string_view override_field) const;
     // The field itself, or nullptr when absent or null.
     const boost::json::value* find(const char* key) const;
 
@@ -65,6 +72,36 @@ struct Config {
 // nullopt when there is no such file or it has no model_type; throws
 // CheckpointError naming the file when it cannot be read or parsed.
 FAIRSEQ2_API std::optional<Config> read_config(const std::filesystem::path& checkpoint_path);
+
+// The parameter names of Hugging Face's decoder-only causal language models
+// in the shape of LlamaForCausalLM (Llama, Mistral, Qwen2, Qwen3 and many
+// more): model.embed_tokens, model.layers.N.{input_layernorm,
+// self_attn.{q,k,v,o}_proj, self_attn.{q,k}_norm, post_attention_layernorm,
+// mlp.{gate,up,down}_proj}, model.norm and lm_head, mapped to the names of
+// models::TransformerDecoderModel. A family whose model has no q/k norms
+// simply has no such keys.
+FAIRSEQ2_API const checkpoint::KeyMap& causal_lm_key_map();
+
+// Whether `state_dict` uses those names: embed_tokens, lm_head or any layer
+// key (a tied file written by safetensors' save_model may keep only one of
+// the pair of embedding and projection, so no single key decides).
+FAIRSEQ2_API bool is_causal_lm_state_dict(const checkpoint::StateDict& state_dict);
+
+// The attention shape that the q/k row reorderings below need.
+struct QueryKeyShape {
+    std::int64_t num_heads = 0;
+    std::int64_t num_key_value_heads = 0;
+    std::int64_t head_dim = 0;
+};
+
+// Reorders, in a state dict with either Hugging Face or fairseq2 names, the
+// rows of every self_attn.q_proj.weight and self_attn.k_proj.weight from
+// rotate-half to consecutive-pair order (pair-rotating families importing a
+// Hugging Face checkpoint), or back (exporting one). Only weights of the
+// shape `shape` gives are reordered; others are left for the strict loader
+// to report as mismatched.
+FAIRSEQ2_API void query_key_rows_to_pairs(checkpoint::StateDict& state_dict, const QueryKeyShape& shape);
+FAIRSEQ2_API void query_key_rows_to_rotate_half(checkpoint::StateDict& state_dict, const QueryKeyShape& shape);
 
 // Hugging Face stores the q/k projections of pair-rotating families (llama,
 // mistral) in rotate-half order. rotate_half_to_pairs reorders a weight of
