@@ -21,6 +21,7 @@ public:
     std::vector<std::string> plugin_dirs;
     std::string log_level;
     bool strict_plugins = false;
+    bool no_default_plugins = false;
 
     // Applies the global options (log level); every command calls it first.
     void apply_globals();

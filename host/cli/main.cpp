@@ -25,6 +25,7 @@ host::Host& CliContext::loaded_host()
         for (const auto& dir : plugin_dirs)
             options.plugin_dirs.emplace_back(dir);
         options.strict_plugins = strict_plugins;
+        options.use_default_plugin_dir = !no_default_plugins;
         host_ = std::make_unique<host::Host>(std::move(options));
         try {
             host_->load_plugins();
@@ -75,6 +76,8 @@ int main(int argc, char** argv)
         ->type_name("DIR");
     app.add_option("--log-level", context.log_level, "trace, debug, info, warn, error, critical or off (default: $FAIRSEQ2_LOG_LEVEL, else info)")
         ->type_name("LEVEL");
+    app.add_flag("--no-default-plugins", context.no_default_plugins,
+                 "Do not search the installed plugin folder: only --plugin-dir and FAIRSEQ2_PLUGIN_PATH");
     app.add_flag("--strict-plugins", context.strict_plugins,
                  "Fail (exit 1) when any plugin cannot be loaded (also FAIRSEQ2_STRICT_PLUGINS=1)");
 

@@ -49,13 +49,13 @@ struct AssetDirs {
     }
 };
 
-// Runs `fairseq2 --plugin-dir PLUGIN_DIR --log-level warn ARGS` with the
+// Runs `fairseq2 --no-default-plugins --plugin-dir PLUGIN_DIR --log-level warn ARGS` with the
 // folders of `dirs` and nothing else from the caller's environment.
 CommandResult fs2(const AssetDirs& dirs, const std::string& args)
 {
     return run_command("FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= FAIRSEQ2_STRICT_PLUGINS= FAIRSEQ2_USER_ASSET_DIR=" +
                        shell_quote(dirs.user.string()) + " FAIRSEQ2_ASSET_DIR=" + shell_quote(dirs.system.string()) +
-                       " FAIRSEQ2_CACHE_DIR=" + shell_quote(dirs.cache.string()) + " " + cli() + " --plugin-dir " +
+                       " FAIRSEQ2_CACHE_DIR=" + shell_quote(dirs.cache.string()) + " " + cli() + " --no-default-plugins --plugin-dir " +
                        shell_quote(plugin_dir.string()) + " --log-level warn " + args);
 }
 

@@ -20,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using fairseq2::test::bundled_plugins;
 using fairseq2::test::cli;
 using fairseq2::test::CommandResult;
 using fairseq2::test::describe;
@@ -33,11 +34,11 @@ using fairseq2::test::shell_quote;
 const std::string strict_failure =
     "error: 11 plugins failed to load and strict plugin loading is on (--strict-plugins or FAIRSEQ2_STRICT_PLUGINS): ";
 
-// `fairseq2 --log-level warn [--plugin-dir DIR]... ARGS` with `env` set and
-// nothing else from the caller's environment.
+// `fairseq2 --log-level warn --no-default-plugins [--plugin-dir DIR]... ARGS`
+// with `env` set and nothing else from the caller's environment.
 CommandResult fs2(const std::string& args, const std::vector<fs::path>& dirs, const std::string& env = "")
 {
-    std::string command = "FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= FAIRSEQ2_STRICT_PLUGINS= " + env + " " + cli() + " --log-level warn";
+    std::string command = "FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= FAIRSEQ2_STRICT_PLUGINS= " + env + " " + cli() + " --log-level warn --no-default-plugins";
     for (const auto& dir : dirs)
         command += " --plugin-dir " + shell_quote(dir.string());
     return run_command(command + " " + args);
@@ -137,6 +138,31 @@ TEST(CliPluginsTest, ModelsListShowsTheFamiliesThatLoaded)
     CommandResult archs = with_fixtures("models archs toy");
     EXPECT_EQ(archs.exit_code, 0) << describe(archs);
     EXPECT_EQ(archs.out, "large\nsmall\n");
+}
+
+// Without --no-default-plugins the program also searches the build's plugin
+// folder (the installed one, once installed): every bundled family loads,
+// and a family found twice fails the second time, naming both files.
+TEST(CliPluginsTest, TheDefaultFolderHoldsEveryBundledFamily)
+{
+    const std::string env = "FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= FAIRSEQ2_STRICT_PLUGINS= ";
+    CommandResult all = run_command(env + cli() + " --log-level warn models list --json");
+    ASSERT_EQ(all.exit_code, 0) << describe(all);
+    std::vector<std::string> families;
+    const boost::json::value listed = boost::json::parse(all.out);
+    for (const auto& family : listed.as_array())
+        families.emplace_back(family.at("family").as_string());
+    EXPECT_EQ(families, bundled_plugins());
+    EXPECT_EQ(all.err, "");
+
+    CommandResult both = run_command(env + cli() + " --log-level warn --plugin-dir " + shell_quote(plugin_dir.string()) + " models list");
+    ASSERT_EQ(both.exit_code, 0) << describe(both);
+    EXPECT_NE(both.err.find("its model family 'llama' is already registered by " + llama_so.string()), std::string::npos)
+        << describe(both);
+
+    CommandResult none = fs2("models list", {});
+    EXPECT_EQ(none.exit_code, 0) << describe(none);
+    EXPECT_EQ(none.out, "FAMILY          PLUGIN          DEFAULT ARCH\n");
 }
 
 TEST(CliPluginsTest, StrictModeTurnsAnyFailureIntoExitOne)

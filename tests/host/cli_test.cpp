@@ -39,11 +39,12 @@ constexpr int cli11_required_error = 106;
 constexpr int cli11_excludes_error = 108;
 constexpr int cli11_extras_error = 109;
 
-// Runs `fairseq2 [--plugin-dir EXTRA]... --plugin-dir PLUGIN_DIR ARGS` with
+// Runs `fairseq2 --no-default-plugins [--plugin-dir EXTRA]... --plugin-dir
+// PLUGIN_DIR ARGS` (the llama plugin alone, with the extra folders) with
 // FAIRSEQ2_PLUGIN_PATH and FAIRSEQ2_LOG_LEVEL emptied.
 CommandResult fs2(const std::string& args, const std::vector<fs::path>& extra_dirs = {})
 {
-    std::string command = "FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= " + cli();
+    std::string command = "FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= " + cli() + " --no-default-plugins";
     for (const auto& dir : extra_dirs)
         command += " --plugin-dir " + shell_quote(dir.string());
     command += " --plugin-dir " + shell_quote(plugin_dir.string()) + " " + args;
@@ -474,7 +475,7 @@ TEST(CliTest, HelpAndVersion)
 {
     CommandResult help = run_command(cli() + " --help");
     EXPECT_EQ(help.exit_code, 0) << describe(help);
-    for (const char* text : {"--plugin-dir", "--log-level", "plugins", "models", "generate"})
+    for (const char* text : {"--plugin-dir", "--no-default-plugins", "--log-level", "plugins", "models", "generate"})
         EXPECT_NE(help.out.find(text), std::string::npos) << text << "\n" << describe(help);
 
     CommandResult generate_help = run_command(cli() + " generate --help");

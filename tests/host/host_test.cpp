@@ -41,6 +41,8 @@ using fairseq2::host::HostOptions;
 using fairseq2::host::PluginRecord;
 using fairseq2::host::PluginStatus;
 using fairseq2::models::ModelHandler;
+using fairseq2::test::bundled_plugin_dir;
+using fairseq2::test::bundled_plugins;
 using fairseq2::test::EnvVar;
 using fairseq2::test::handler_keys;
 using fairseq2::test::library_is_loaded;
@@ -145,17 +147,25 @@ TEST(HostTest, LoadsTheLlamaPlugin)
 
 TEST(HostTest, DefaultPluginDirIsTheBuildPluginFolder)
 {
-    EXPECT_TRUE(fs::equivalent(Host::default_plugin_dir(), plugin_dir)) << Host::default_plugin_dir();
+    EXPECT_TRUE(fs::equivalent(Host::default_plugin_dir(), bundled_plugin_dir)) << Host::default_plugin_dir();
 
     // With no folders given and FAIRSEQ2_PLUGIN_PATH unset, the default
-    // folder is searched alone.
+    // folder is searched alone, and every bundled family loads from it,
+    // one plugin per family, each registering its own family.
     EnvVar env("FAIRSEQ2_PLUGIN_PATH", std::nullopt);
     Host host;
     EXPECT_EQ(host.plugin_search_path(), std::vector<fs::path>{Host::default_plugin_dir()});
     host.load_plugins();
-    ASSERT_EQ(host.plugins().size(), 1u);
-    expect_llama_loaded(host.plugins()[0], Host::default_plugin_dir() / llama_file_name);
-    EXPECT_EQ(handler_keys(host), std::vector<std::string>{"llama"});
+    const std::vector<std::string> bundled = bundled_plugins();
+    ASSERT_EQ(host.plugins().size(), bundled.size());
+    for (std::size_t i = 0; i < bundled.size(); ++i) {
+        const PluginRecord& record = host.plugins()[i];
+        EXPECT_EQ(record.name, bundled[i]);
+        EXPECT_EQ(record.file, Host::default_plugin_dir() / ("libfairseq2_" + bundled[i] + ".so"));
+        EXPECT_EQ(record.families, std::vector<std::string>{bundled[i]});
+    }
+    expect_llama_loaded(record_of(host, Host::default_plugin_dir() / llama_file_name), Host::default_plugin_dir() / llama_file_name);
+    EXPECT_EQ(handler_keys(host), bundled);
 }
 
 TEST(HostTest, BrokenLibraryFailsAndOtherFilesAreIgnored)
@@ -282,13 +292,14 @@ TEST(HostTest, SearchPathOrderAndDuplicates)
     options.plugin_dirs = {b, a, b / ".", missing, root / "c" / ".." / "b"};
     {
         // --plugin-dir folders first, then FAIRSEQ2_PLUGIN_PATH in order
-        // (empty items ignored), then the default folder; each folder once.
-        EnvVar env("FAIRSEQ2_PLUGIN_PATH", c.string() + "::" + a.string() + ":" + d.string() + ":" + plugin_dir.string() + ":");
+        // (empty items ignored), then the default folder; each folder once
+        // (the default folder, the build's, is also in the variable).
+        EnvVar env("FAIRSEQ2_PLUGIN_PATH", c.string() + "::" + a.string() + ":" + d.string() + ":" + bundled_plugin_dir.string() + ":");
         Host host(options);
-        EXPECT_EQ(host.plugin_search_path(), (std::vector<fs::path>{b, a, missing, c, d, plugin_dir}));
+        EXPECT_EQ(host.plugin_search_path(), (std::vector<fs::path>{b, a, missing, c, d, bundled_plugin_dir}));
 
         options.use_default_plugin_dir = false;
-        EXPECT_EQ(Host(options).plugin_search_path(), (std::vector<fs::path>{b, a, missing, c, d, plugin_dir}));
+        EXPECT_EQ(Host(options).plugin_search_path(), (std::vector<fs::path>{b, a, missing, c, d, bundled_plugin_dir}));
         options.use_plugin_path_env = false;
         EXPECT_EQ(Host(options).plugin_search_path(), (std::vector<fs::path>{b, a, missing}));
         options.use_default_plugin_dir = true;

@@ -19,6 +19,8 @@
 #include "fairseq2/checkpoint/torch_archive.hpp"
 #include "fairseq2/host/host.hpp"
 #include "fairseq2/models/hub.hpp"
+#include "fairseq2/models/model_handler.hpp"
+#include "fairseq2/checkpoint/checkpoint_loader.hpp"
 #include "test_support.hpp"
 
 namespace fairseq2 {
@@ -311,6 +313,49 @@ TEST_F(ModelHubTest, LoadsTheCheckpointACardNames)
     deeper.assignments = {"num_layers=3"};
     const std::string mismatch = error_of<CheckpointError>([&] { models->load_model("tiny_real", c10::kCPU, c10::kFloat, deeper); });
     EXPECT_NE(mismatch.find("decoder.layers.2."), std::string::npos) << mismatch;
+}
+
+// A second family that claims llama's Hugging Face checkpoints (as a
+// third-party fork of the llama family might).
+class LlamaForkHandler final : public models::ModelHandler {
+public:
+    std::string family() const override { return "llama_fork"; }
+    std::string config_type_name() const override { return "LlamaForkConfig"; }
+    std::string default_arch() const override { return "base"; }
+    std::vector<std::string> archs() const override { return {"base"}; }
+    boost::json::value get_config(const std::string&) const override { return boost::json::object{}; }
+    boost::json::value check_config(const boost::json::value& config) const override { return config; }
+    bool supports_meta() const override { return false; }
+    bool recognizes_checkpoint(const models::CheckpointDescription& checkpoint) const override
+    {
+        return checkpoint.hf_model_type == "llama";
+    }
+
+protected:
+    std::shared_ptr<torch::nn::Module> do_create(const boost::json::value&, c10::Device, c10::ScalarType) const override
+    {
+        throw Error("not used");
+    }
+    std::shared_ptr<torch::nn::Module> do_load_from_checkpoint(checkpoint::LoadedCheckpoint, const boost::json::value&, c10::Device,
+                                                               c10::ScalarType) const override
+    {
+        throw Error("not used");
+    }
+};
+
+// Detection asks every family; a checkpoint two of them claim is an error
+// that names both.
+TEST_F(ModelHubTest, TwoFamiliesClaimingOneCheckpointIsAnErrorNamingBoth)
+{
+    const fs::path dir = root / "hf_llama";
+    fs::create_directories(dir);
+    write_file(dir / "config.json", R"({"model_type": "llama"})");
+    auto models = hub();
+    EXPECT_EQ(models->detect_family(dir), "llama");
+
+    host->context().get_registry<models::ModelHandler>().register_("llama_fork", std::make_shared<LlamaForkHandler>());
+    EXPECT_EQ(error_of<LookupError>([&] { models->detect_family(dir); }),
+              "The checkpoint '" + dir.string() + "' is claimed by several model families ('llama', 'llama_fork'); give one with --family.");
 }
 
 }  // namespace

@@ -27,10 +27,28 @@
 
 namespace fairseq2::test {
 
-// The default plugin folder of the build tree (the llama plugin).
+// A folder holding the llama plugin alone (tests/CMakeLists.txt copies it
+// there), so that these suites see one plugin whatever the build bundles.
 inline const std::filesystem::path plugin_dir = FAIRSEQ2_TEST_PLUGIN_DIR;
 inline const std::string llama_file_name = "libfairseq2_llama.so";
 inline const std::filesystem::path llama_so = plugin_dir / llama_file_name;
+
+// The build's own plugin folder (the default plugin folder of the build
+// tree) and the plugins it holds, sorted: every family the build bundles.
+inline const std::filesystem::path bundled_plugin_dir = FAIRSEQ2_TEST_BUNDLED_PLUGIN_DIR;
+
+inline std::vector<std::string> bundled_plugins()
+{
+    std::vector<std::string> names;
+    const std::string list = FAIRSEQ2_TEST_BUNDLED_PLUGINS;
+    for (std::size_t start = 0; start <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', start), list.size());
+        if (comma > start)
+            names.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+    }
+    return names;
+}
 
 // The plugin fixtures (tests/host/fixtures/CMakeLists.txt).
 inline const std::filesystem::path fixture_dir = FAIRSEQ2_TEST_FIXTURE_DIR;

@@ -6,6 +6,7 @@
 // built with the pkg-config file. Also checks that every code block of the
 // your_model tutorial is cut from the files this test builds.
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "fairseq2/version.hpp"
+#include "host/plugin_test_support.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -87,6 +89,8 @@ TEST(InstallTest, ExamplesBuildAgainstTheInstalledPackageAndRun)
 {
     TempDir root;
     const fs::path prefix = root / "prefix";
+    // The families this build bundles (tests/CMakeLists.txt), all installed.
+    const std::vector<std::string> bundled = fairseq2::test::bundled_plugins();
 
     // 1. Install.
     CommandResult installed =
@@ -105,7 +109,11 @@ TEST(InstallTest, ExamplesBuildAgainstTheInstalledPackageAndRun)
     std::vector<std::string> plugins;
     for (const auto& entry : fs::directory_iterator(lib / "fairseq2" / "plugins"))
         plugins.push_back(entry.path().filename().string());
-    EXPECT_EQ(plugins, std::vector<std::string>{"libfairseq2_llama.so"});
+    std::sort(plugins.begin(), plugins.end());
+    std::vector<std::string> bundled_files;
+    for (const std::string& name : bundled)
+        bundled_files.push_back("libfairseq2_" + name + ".so");
+    EXPECT_EQ(plugins, bundled_files);
     // Relative run paths: the prefix does not point back into the build tree.
     CommandResult runpath = run_command("readelf -d " + q(prefix / "bin" / "fairseq2") + " " + q(lib / "libfairseq2_host.so") + " " +
                                         q(lib / "fairseq2" / "plugins" / "libfairseq2_llama.so"));
@@ -235,7 +243,10 @@ TEST(InstallTest, ExamplesBuildAgainstTheInstalledPackageAndRun)
     ASSERT_EQ(compiled.exit_code, 0) << describe(compiled);
     CommandResult families = run_command(env + q(root / "families"));
     EXPECT_EQ(families.exit_code, 0) << describe(families);
-    EXPECT_EQ(families.out, "llama\n") << describe(families);
+    std::string family_lines;
+    for (const std::string& name : bundled)
+        family_lines += name + "\n";
+    EXPECT_EQ(families.out, family_lines) << describe(families);
 }
 
 // Every ```cpp and ```cmake block of the tutorial appears, character for

@@ -57,10 +57,10 @@ std::shared_ptr<host::Host> formats_host()
     return host;
 }
 
-// `fairseq2 --log-level warn ARGS` with the built plugins only.
+// `fairseq2 --log-level warn ARGS` with the llama plugin only.
 CommandResult fs2(const std::string& args)
 {
-    return test::run_command("FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= " + test::cli() + " --plugin-dir " +
+    return test::run_command("FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= " + test::cli() + " --no-default-plugins --plugin-dir " +
                              shell_quote(FAIRSEQ2_TEST_PLUGIN_DIR) + " --log-level warn " + args);
 }
 
@@ -457,7 +457,7 @@ TEST_F(LlamaFormatsTest, DtypeIsConvertedOnlyWhenAskedOrNeeded)
     EXPECT_EQ(checkpoint::read_safetensors(kept).tensors.at("final_proj.weight").scalar_type(), at::kHalf);
 
     // generate runs float16 weights in float32 on the CPU, and says so.
-    result = test::run_command("FAIRSEQ2_PLUGIN_PATH= " + test::cli() + " --plugin-dir " + shell_quote(FAIRSEQ2_TEST_PLUGIN_DIR) +
+    result = test::run_command("FAIRSEQ2_PLUGIN_PATH= " + test::cli() + " --no-default-plugins --plugin-dir " + shell_quote(FAIRSEQ2_TEST_PLUGIN_DIR) +
                                " --log-level info generate --checkpoint " + shell_quote(f16.string()) + " --max-new-tokens 2");
     EXPECT_EQ(result.exit_code, 0) << describe(result);
     EXPECT_NE(result.err.find("'" + f16.string() + "' holds float16 weights, which LibTorch cannot compute with on the CPU; running in float32."),
