@@ -1,0 +1,22 @@
+// The mistral plugin's entry points: its handshake record and the setup
+// function that registers the preset, the handler and the built-in cards.
+
+#include "cards.hpp"
+#include "config.hpp"
+#include "fairseq2/assets/asset_card_source.hpp"
+#include "fairseq2/plugin/plugin_api.hpp"
+#include "handler.hpp"
+
+FAIRSEQ2_PLUGIN_INFO();
+
+FAIRSEQ2_PLUGIN_EXPORT void setup_fairseq2_extension(fairseq2::RuntimeContext& context)
+{
+    using namespace fairseq2::models::mistral;
+
+    auto configs = context.get_config_registry<MistralConfig>();
+    register_mistral_configs(configs);
+
+    context.get_registry<fairseq2::models::ModelHandler>().register_(family_name, std::make_shared<MistralModelHandler>(configs));
+
+    fairseq2::assets::register_cards(context, family_name, mistral_cards_yaml(), "mistral.yaml");
+}
