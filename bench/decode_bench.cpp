@@ -2,7 +2,7 @@
 // peak RSS of llama models, beside an eager PyTorch baseline on the same
 // weights and thread count and the memory-bandwidth roofline, in one run.
 //
-//   fairseq2_decode_bench [--threads N] [--configs tiny,small,llama3_2_1b]
+//   fairseq2_decode_bench [--threads N] [--configs tiny,small,qwen3_small,mistral_small,llama3_2_1b]
 //                         [--dtypes float32,bfloat16] [--out bench.json]
 //                         [--decode-steps N] [--keep DIR]
 //
@@ -105,23 +105,50 @@ std::string run_capture(const std::string& command)
 
 struct BenchConfig {
     std::string name;
+    std::string family;
     std::string arch;
     std::vector<std::string> sets;
+    // The llama config of the same shape whose fraction of the roofline
+    // this one's is set against ("" for the llama configs themselves).
+    std::string llama_peer;
 };
 
+// The qwen3 and mistral configs have the body of `small` (768 wide, 12
+// layers, 12 query and 4 key/value heads, GLU inner dim 2048, 32000 ids)
+// with their families' particulars: qwen3's head dim of 128 (not 768 / 12)
+// with q/k norms and tied embeddings, mistral's sliding window (64, shorter
+// than the decoded sequence, so the window's ring buffer serves it).
 const std::vector<BenchConfig> all_configs{
-    {"tiny", "llama2_7b",
-     {"model_dim=64", "num_layers=5", "num_attn_heads=8", "num_key_value_heads=4", "vocab_info.size=512", "ffn_inner_dim=256"}},
-    {"small", "llama2_7b",
+    {"tiny", "llama", "llama2_7b",
+     {"model_dim=64", "num_layers=5", "num_attn_heads=8", "num_key_value_heads=4", "vocab_info.size=512", "ffn_inner_dim=256"}, ""},
+    {"small", "llama", "llama2_7b",
      {"model_dim=768", "num_layers=12", "num_attn_heads=12", "num_key_value_heads=4", "ffn_inner_dim=2048",
-      "ffn_inner_dim_scale=1.0", "ffn_inner_dim_to_multiple=1", "vocab_info.size=32000"}},
-    {"llama3_2_1b", "llama3_2_1b", {}},
+      "ffn_inner_dim_scale=1.0", "ffn_inner_dim_to_multiple=1", "vocab_info.size=32000"}, ""},
+    {"llama3_2_1b", "llama", "llama3_2_1b", {}, ""},
+    {"qwen3_small", "qwen", "qwen3_0.6b",
+     {"model_dim=768", "num_layers=12", "num_attn_heads=12", "num_key_value_heads=4", "ffn_inner_dim=2048", "vocab_size=32000"}, "small"},
+    {"mistral_small", "mistral", "7b",
+     {"model_dim=768", "num_layers=12", "num_attn_heads=12", "num_key_value_heads=4", "ffn_inner_dim=2048", "vocab_size=32000",
+      "attn_window_len=64"}, "small"},
 };
 
-std::shared_ptr<fairseq2::models::ModelHandler> llama_handler(fairseq2::host::Host& host)
+const BenchConfig& bench_config(const std::string& name)
 {
-    host.load_plugins();
-    return host.context().get_registry<fairseq2::models::ModelHandler>().get("llama");
+    auto it = std::find_if(all_configs.begin(), all_configs.end(), [&](const auto& c) { return c.name == name; });
+    if (it == all_configs.end()) {
+        std::string known;
+        for (const auto& c : all_configs)
+            known += (known.empty() ? "" : ", ") + c.name;
+        throw std::runtime_error("unknown bench config '" + name + "'; known configs: " + known);
+    }
+    return *it;
+}
+
+std::shared_ptr<fairseq2::models::ModelHandler> family_handler(fairseq2::host::Host& host, const std::string& family)
+{
+    if (host.plugins().empty())
+        host.load_plugins();
+    return host.context().get_registry<fairseq2::models::ModelHandler>().get(family);
 }
 
 boost::json::value make_config(const fairseq2::models::ModelHandler& handler, const BenchConfig& bench)
@@ -237,8 +264,8 @@ boost::json::object interleaved_decode(fairseq2::models::DecoderModel& model, co
 }
 
 // Worker: load the checkpoint, measure, print JSON.
-int run_worker(const std::string& checkpoint, const std::string& config_path, const std::string& dtype_name, int threads,
-               int decode_steps, bool decode_b1_only, const std::string& trace_path)
+int run_worker(const std::string& family, const std::string& checkpoint, const std::string& config_path, const std::string& dtype_name,
+               int threads, int decode_steps, bool decode_b1_only, const std::string& trace_path)
 {
     // As the `fairseq2` program does.
     fairseq2::retain_freed_memory();
@@ -251,7 +278,7 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
 
     auto start = Clock::now();
     fairseq2::host::Host host;
-    auto handler = llama_handler(host);
+    auto handler = family_handler(host, family);
     const std::int64_t runtime_rss = current_rss_bytes();
     auto model = std::dynamic_pointer_cast<fairseq2::models::DecoderModel>(handler->load_from_path(checkpoint, config, at::kCPU, dtype));
     double load_s = since(start);
@@ -273,6 +300,18 @@ int run_worker(const std::string& checkpoint, const std::string& config_path, co
         fairseq2::nn::IncrementalStateBag bag(512);
         prefill(*model, tokens, bag);
         decode_rate(*model, 1, 8);
+    }
+    // Which path decoding took: the fused step, or the modules.
+    if (auto* transformer = dynamic_cast<fairseq2::models::TransformerDecoderModel*>(model.get())) {
+        fairseq2::nn::IncrementalStateBag bag(32);
+        at::Tensor next = prefill(*model, at::randint(3, model->vocab_info().size, {1, 8}, at::kLong), bag).argmax(-1, true);
+        for (int i = 0; i < 8; ++i) {
+            next = model->decode_step(next, bag).argmax(-1, true);
+            bag.increment_step_nr(1);
+        }
+        const fairseq2::models::DecodeStepCounts counts = transformer->decode_step_counts(bag);
+        result["decode_steps_fused"] = counts.fused;
+        result["decode_steps_modules"] = counts.modules;
     }
     // Where the peak is reached: after loading, after each measurement.
     result["peak_rss_after_load_bytes"] = peak_rss_bytes();
@@ -372,6 +411,7 @@ int run_bandwidth(int threads)
 
 struct Row {
     std::string config;
+    std::string llama_peer;
     std::string dtype;
     boost::json::object ours;
     boost::json::object eager;
@@ -406,13 +446,11 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
     };
 
     fairseq2::host::Host host;
-    auto handler = llama_handler(host);
     std::vector<Row> rows;
     for (const auto& name : configs) {
-        auto it = std::find_if(all_configs.begin(), all_configs.end(), [&](const auto& c) { return c.name == name; });
-        if (it == all_configs.end())
-            throw std::runtime_error("unknown bench config '" + name + "'");
-        boost::json::value config = make_config(*handler, *it);
+        const BenchConfig& bench = bench_config(name);
+        auto handler = family_handler(host, bench.family);
+        boost::json::value config = make_config(*handler, bench);
         fs::path config_path = work / (name + ".json");
         std::ofstream(config_path) << boost::json::serialize(config);
 
@@ -438,8 +476,11 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
         };
         const auto& c = config.as_object();
         const std::int64_t model_dim = c.at("model_dim").as_int64();
-        const std::int64_t kv_dim = model_dim / c.at("num_attn_heads").as_int64() * c.at("num_key_value_heads").as_int64();
-        const bool tied = c.at("tied_embeddings").as_bool();
+        const auto* head_dim = c.if_contains("head_dim");
+        const std::int64_t kv_dim = (head_dim != nullptr && head_dim->is_int64() ? head_dim->as_int64() : model_dim / c.at("num_attn_heads").as_int64()) *
+                                    c.at("num_key_value_heads").as_int64();
+        const auto* tied_field = c.if_contains("tied_embeddings");
+        const bool tied = tied_field != nullptr && tied_field->as_bool();
 
         for (const auto& dtype : dtypes) {
             std::int64_t weight_elements = 0;
@@ -447,6 +488,7 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
             const fs::path checkpoint = write_checkpoint(dtype, weight_elements, embedding_elements);
             Row row;
             row.config = name;
+            row.llama_peer = bench.llama_peer;
             row.dtype = dtype;
             const std::int64_t element = dtype == "bfloat16" ? 2 : 4;
             row.weight_bytes = weight_elements * element;
@@ -455,7 +497,7 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
             row.read_bytes = (weight_elements - (tied ? 0 : embedding_elements) + model_dim) * element;
             row.cache_bytes = 2 * c.at("num_layers").as_int64() * 8 * (16 + decode_steps) * kv_dim * element;
 
-            const std::string worker = shell_quote(self) + " worker --checkpoint " + shell_quote(checkpoint.string()) + " --config " +
+            const std::string worker = shell_quote(self) + " worker --family " + bench.family + " --checkpoint " + shell_quote(checkpoint.string()) + " --config " +
                                        shell_quote(config_path.string()) + " --dtype " + dtype + " --threads " + std::to_string(threads) +
                                        " --decode-steps " + std::to_string(decode_steps);
             const double before = sample_bandwidth();
@@ -473,6 +515,14 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
             row.ours["decode_b1_tokens_per_s"] = b1.at("decode_b1_tokens_per_s");
             if (const auto* turns = b1.if_contains("decode_b1_interleaved"))
                 row.ours["decode_b1_interleaved"] = *turns;
+            // eager_llama.py is a llama: the other families have no eager
+            // baseline here, only the roofline and their llama peer.
+            if (bench.family != "llama") {
+                rows.push_back(std::move(row));
+                if (keep_dir.empty())
+                    fs::remove(checkpoint);
+                continue;
+            }
             std::cerr << "running " << name << " " << dtype << " (eager PyTorch)...\n";
             std::string eager = run_capture("/usr/bin/python3 " + shell_quote(FAIRSEQ2_BENCH_DIR "/eager_llama.py") + " --checkpoint " +
                                             shell_quote(checkpoint.string()) + " --config " + shell_quote(config_path.string()) +
@@ -498,12 +548,17 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
     table << "|---|---|---|---:|---:|---:|---:|---:|\n";
     boost::json::array json_rows;
     for (const auto& row : rows) {
+        const bool has_eager = !row.eager.empty();
         auto line = [&](const char* metric, const char* key, double roofline, bool higher_is_better, int precision) {
             double ours = num(row.ours, key);
-            double eager = num(row.eager, key);
-            double ratio = higher_is_better ? ours / eager : eager / ours;
-            table << "| " << row.config << " | " << row.dtype << " | " << metric << " | " << std::setprecision(precision) << ours << " | "
-                  << eager << " | " << std::setprecision(2) << ratio << "x | ";
+            table << "| " << row.config << " | " << row.dtype << " | " << metric << " | " << std::setprecision(precision) << ours << " | ";
+            if (has_eager) {
+                double eager = num(row.eager, key);
+                double ratio = higher_is_better ? ours / eager : eager / ours;
+                table << eager << " | " << std::setprecision(2) << ratio << "x | ";
+            } else {
+                table << "- | - | ";
+            }
             if (roofline > 0)
                 table << std::setprecision(1) << roofline << " | " << std::setprecision(2) << ours / roofline << " |\n";
             else
@@ -519,11 +574,15 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
             const auto& median = turns.at("median_round").as_object();
             const double median_ratio = num(median, "of_roofline");
             const double median_rate = num(median, "tokens_per_s");
-            const double eager = num(row.eager, "decode_b1_tokens_per_s");
             table << "| " << row.config << " | " << row.dtype << " | decode b1 tok/s, median of " << turns.at("rounds").as_array().size()
-                  << " rounds between weight reads | " << std::setprecision(1) << median_rate << " | " << eager << " | "
-                  << std::setprecision(2) << median_rate / eager << "x | " << std::setprecision(1) << median_rate / median_ratio << " | "
-                  << std::setprecision(2) << median_ratio << " |\n";
+                  << " rounds between weight reads | " << std::setprecision(1) << median_rate << " | ";
+            if (has_eager) {
+                const double eager = num(row.eager, "decode_b1_tokens_per_s");
+                table << eager << " | " << std::setprecision(2) << median_rate / eager << "x | ";
+            } else {
+                table << "- | - | ";
+            }
+            table << std::setprecision(1) << median_rate / median_ratio << " | " << std::setprecision(2) << median_ratio << " |\n";
         }
         line("decode b8 tok/s", "decode_b8_tokens_per_s", roofline_b8, true, 1);
         line("prefill 512 tok/s", "prefill_tokens_per_s", 0, true, 1);
@@ -531,15 +590,20 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
         line("load (s)", "load_s", 0, false, 3);
         const double model_bytes = static_cast<double>(row.weight_bytes + row.cache_bytes);
         auto rss_line = [&](const char* metric, double ours, double eager) {
-            table << "| " << row.config << " | " << row.dtype << " | " << metric << " | " << std::setprecision(0) << ours / 1e6 << " | "
-                  << eager / 1e6 << " | " << std::setprecision(2) << eager / ours << "x | weights+cache " << std::setprecision(0)
-                  << model_bytes / 1e6 << " | " << std::setprecision(2) << ours / model_bytes << " |\n";
+            table << "| " << row.config << " | " << row.dtype << " | " << metric << " | " << std::setprecision(0) << ours / 1e6 << " | ";
+            if (has_eager)
+                table << eager / 1e6 << " | " << std::setprecision(2) << eager / ours << "x | ";
+            else
+                table << "- | - | ";
+            table << "weights+cache " << std::setprecision(0) << model_bytes / 1e6 << " | " << std::setprecision(2) << ours / model_bytes
+                  << " |\n";
         };
-        rss_line("peak RSS (MB)", num(row.ours, "peak_rss_bytes"), num(row.eager, "peak_rss_bytes"));
+        auto eager_num = [&](const char* key) { return has_eager ? num(row.eager, key) : 0.0; };
+        rss_line("peak RSS (MB)", num(row.ours, "peak_rss_bytes"), eager_num("peak_rss_bytes"));
         // The same above the process's resident memory before loading (the
         // libraries of LibTorch or Python alone take about 200 MB).
         rss_line("peak RSS above runtime (MB)", num(row.ours, "peak_rss_bytes") - num(row.ours, "runtime_rss_bytes"),
-                 num(row.eager, "peak_rss_bytes") - num(row.eager, "runtime_rss_bytes"));
+                 eager_num("peak_rss_bytes") - eager_num("runtime_rss_bytes"));
         json_rows.push_back(boost::json::object{{"config", row.config},
                                                 {"dtype", row.dtype},
                                                 {"fairseq2", row.ours},
@@ -553,6 +617,29 @@ int run_driver(int threads, const std::vector<std::string>& configs, const std::
                                                  bandwidth / static_cast<double>(row.read_bytes)},
                                                 {"weight_bytes", row.weight_bytes},
                                                 {"cache_bytes", row.cache_bytes}});
+    }
+    // Each family's batch-1 decoding as a fraction of the roofline, set
+    // against its llama peer's in this run (the median round between weight
+    // reads where there is one), and the path its decoding steps took.
+    auto b1_fraction = [&](const Row& row) {
+        if (const auto* turns = row.ours.if_contains("decode_b1_interleaved"))
+            return num(turns->at("median_round").as_object(), "of_roofline");
+        return num(row.ours, "decode_b1_tokens_per_s") / (row.bandwidth_b1 / static_cast<double>(row.read_bytes));
+    };
+    table << "\n| config | dtype | decode steps fused / by modules | decode b1 of roofline | llama peer | peer's of roofline | relative |\n";
+    table << "|---|---|---:|---:|---|---:|---:|\n";
+    for (const auto& row : rows) {
+        table << "| " << row.config << " | " << row.dtype << " | ";
+        if (row.ours.contains("decode_steps_fused"))
+            table << row.ours.at("decode_steps_fused").as_int64() << " / " << row.ours.at("decode_steps_modules").as_int64();
+        else
+            table << "-";
+        table << " | " << std::setprecision(2) << b1_fraction(row) << " | ";
+        auto peer = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.config == row.llama_peer && r.dtype == row.dtype; });
+        if (row.llama_peer.empty() || peer == rows.end())
+            table << (row.llama_peer.empty() ? "-" : row.llama_peer + " (not run)") << " | - | - |\n";
+        else
+            table << row.llama_peer << " | " << b1_fraction(*peer) << " | " << b1_fraction(row) / b1_fraction(*peer) << " |\n";
     }
     std::cout << table.str();
     if (!out_path.empty()) {
@@ -581,9 +668,9 @@ std::vector<std::string> split(const std::string& text)
 }  // namespace
 
 constexpr const char* usage =
-    "usage: fairseq2_decode_bench [--configs tiny,small,llama3_2_1b] [--dtypes float32,bfloat16]\n"
+    "usage: fairseq2_decode_bench [--configs tiny,small,qwen3_small,mistral_small,llama3_2_1b] [--dtypes float32,bfloat16]\n"
     "                             [--threads N] [--decode-steps N] [--out bench.json] [--keep DIR]\n"
-    "       fairseq2_decode_bench worker --checkpoint FILE --config FILE [--dtype float32|bfloat16]\n"
+    "       fairseq2_decode_bench worker [--family llama|qwen|mistral] --checkpoint FILE --config FILE [--dtype float32|bfloat16]\n"
     "                             [--threads N] [--decode-steps N] [--decode-b1-only] [--trace FILE]\n"
     "       fairseq2_decode_bench bandwidth [--threads N]\n";
 
@@ -591,7 +678,7 @@ constexpr const char* usage =
 bool arguments_known(const std::vector<std::string>& args)
 {
     static const std::set<std::string> with_value{"--threads",    "--configs",    "--dtypes", "--out",  "--decode-steps",
-                                                  "--keep",       "--checkpoint", "--config", "--dtype", "--trace"};
+                                                  "--keep",       "--checkpoint", "--config", "--dtype", "--trace", "--family"};
     for (std::size_t i = 0; i < args.size(); ++i) {
         if (i == 0 && (args[i] == "worker" || args[i] == "bandwidth"))
             continue;
@@ -625,9 +712,9 @@ int main(int argc, char** argv)
         if (!args.empty() && args[0] == "bandwidth")
             return run_bandwidth(threads);
         if (!args.empty() && args[0] == "worker")
-            return run_worker(option("--checkpoint", ""), option("--config", ""), option("--dtype", "float32"), threads, decode_steps,
+            return run_worker(option("--family", "llama"), option("--checkpoint", ""), option("--config", ""), option("--dtype", "float32"), threads, decode_steps,
                               std::find(args.begin(), args.end(), "--decode-b1-only") != args.end(), option("--trace", ""));
-        return run_driver(threads, split(option("--configs", "tiny,small,llama3_2_1b")), split(option("--dtypes", "float32,bfloat16")),
+        return run_driver(threads, split(option("--configs", "tiny,small,qwen3_small,mistral_small,llama3_2_1b")), split(option("--dtypes", "float32,bfloat16")),
                           option("--out", "bench.json"), fs::read_symlink("/proc/self/exe").string(), decode_steps,
                           option("--keep", ""));
     } catch (const std::exception& error) {
