@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "fairseq2/host/host.hpp"
+#include "fairseq2/data/tokenizers/tokenizer_handler.hpp"
 #include "fairseq2/models/hub.hpp"
 
 namespace fairseq2::cli {
@@ -41,10 +42,14 @@ public:
     // system and plugin cards, read when a card is first needed).
     models::ModelHub& hub();
 
+    // The tokenizer hub over host()'s registries and the asset store.
+    tokenizers::TokenizerHub& tokenizer_hub();
+
 private:
     std::unique_ptr<host::Host> host_;
     std::exception_ptr strict_failure_;
     std::unique_ptr<models::ModelHub> hub_;
+    std::unique_ptr<tokenizers::TokenizerHub> tokenizer_hub_;
 };
 
 // Each add_*_commands registers its subcommands on `app`; their callbacks
@@ -54,5 +59,6 @@ void add_models_commands(CLI::App& app, CliContext& context, int& exit_code);
 void add_generate_command(CLI::App& app, CliContext& context, int& exit_code);
 void add_convert_command(CLI::App& app, CliContext& context, int& exit_code);
 void add_assets_commands(CLI::App& app, CliContext& context, int& exit_code);
+void add_tokenize_commands(CLI::App& app, CliContext& context, int& exit_code);
 
 }  // namespace fairseq2::cli

@@ -16,6 +16,7 @@
 #include "checkpoint_source.hpp"
 #include "cli_context.hpp"
 #include "fairseq2/checkpoint/checkpoint_loader.hpp"
+#include "fairseq2/data/tokenizers/tokenizer.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/generation/generator.hpp"
 #include "fairseq2/logging.hpp"
@@ -23,6 +24,7 @@
 #include "fairseq2/runtime/cpu.hpp"
 #include "json_output.hpp"
 #include "model_source.hpp"
+#include "tokenizer_source.hpp"
 
 namespace fairseq2::cli {
 
@@ -37,6 +39,10 @@ struct GenerateArgs {
     std::uint64_t seed = 0;
     std::vector<std::string> sets;
     std::string prompt_ids;
+    std::optional<std::string> prompt;
+    bool chat = false;
+    std::string tokenizer;
+    std::string tokenizer_family;
     std::int64_t max_new_tokens = 16;
     bool greedy = false;
     double temperature = 1.0;
@@ -148,6 +154,19 @@ int run_generate(CliContext& context, const GenerateArgs& args)
 
     const VocabularyInfo& vocab = model->vocab_info();
     std::vector<std::int64_t> prompt = parse_ids(args.prompt_ids);
+    std::shared_ptr<tokenizers::Tokenizer> tokenizer;
+    if (args.prompt) {
+        // Text in, text out: the model's tokenizer (or --tokenizer).
+        tokenizer = model_tokenizer(context, args.model, args.checkpoint, handler->family(), args.tokenizer, args.tokenizer_family).tokenizer;
+        if (tokenizer->vocab_size() > vocab.size)
+            throw InvalidArgumentError("The tokenizer has " + std::to_string(tokenizer->vocab_size()) + " tokens, but the model's vocabulary has " +
+                                       std::to_string(vocab.size) + "; they do not belong together.");
+        prompt = args.chat ? tokenizer->encode_chat(*args.prompt) : tokenizer->encode(*args.prompt, tokenizers::EncodeMode::prompt);
+        if (prompt.empty())
+            throw InvalidArgumentError("The prompt encodes to no tokens (an empty text with a tokenizer that adds no BOS).");
+    } else if (args.chat) {
+        throw InvalidArgumentError("--chat wraps the text of --prompt; give --prompt TEXT.");
+    }
     if (prompt.empty()) {
         if (!vocab.bos_idx)
             throw InvalidArgumentError("The model's vocabulary has no BOS token; give a prompt with --prompt-ids.");
@@ -162,6 +181,18 @@ int run_generate(CliContext& context, const GenerateArgs& args)
     options.seed = args.seed;
     options.eos_idx = vocab.eos_idx.value_or(-1);
     options.prefill_chunk_size = args.prefill_chunk;
+    std::optional<tokenizers::IncrementalDetokenizer> stream;
+    if (tokenizer) {
+        // Stop at the tokenizer's EOS or end of turn; print text as it comes.
+        options.stop_ids = tokenizer->stop_ids();
+        stream.emplace(*tokenizer, /*skip_special=*/true);
+        const bool print = !args.json;
+        options.on_token = [&stream, print](std::int64_t id) {
+            std::string piece = stream->push(id);
+            if (print && !piece.empty())
+                std::cout << piece << std::flush;
+        };
+    }
     if (!options.greedy && (options.temperature <= 0.0 || options.top_p <= 0.0 || options.top_p > 1.0))
         throw InvalidArgumentError("Sampling needs --temperature > 0 and 0 < --top-p <= 1.");
 
@@ -169,11 +200,15 @@ int run_generate(CliContext& context, const GenerateArgs& args)
 
     const double prefill_tps = result.prefill_seconds > 0 ? static_cast<double>(result.prompt_tokens) / result.prefill_seconds : 0.0;
     const double decode_tps = result.decode_seconds > 0 ? static_cast<double>(result.decode_steps) / result.decode_seconds : 0.0;
+    std::string tail = stream ? stream->finish() : std::string();
     if (args.json) {
         boost::json::array ids;
         for (auto id : result.ids)
             ids.emplace_back(id);
-        boost::json::object object{
+        boost::json::object object;
+        if (tokenizer)
+            object["text"] = tokenizer->decode(result.ids, /*skip_special=*/true);
+        object.insert({
             {"ids", std::move(ids)},
             {"load_s", load_s},
             {"prefill_tokens_per_s", prefill_tps},
@@ -181,8 +216,12 @@ int run_generate(CliContext& context, const GenerateArgs& args)
             {"prompt_tokens", result.prompt_tokens},
             {"decode_steps", result.decode_steps},
             {"threads", at::get_num_threads()},
-        };
+        });
         std::cout << compact_json(object) << "\n";
+    } else if (tokenizer) {
+        std::cout << tail << "\n";
+        std::cerr << "load " << load_s << " s, prefill " << result.prompt_tokens << " tokens at " << prefill_tps << " tokens/s, decode "
+                  << result.decode_steps << " tokens at " << decode_tps << " tokens/s (" << at::get_num_threads() << " threads)\n";
     } else {
         for (std::size_t i = 0; i < result.ids.size(); ++i)
             std::cout << (i == 0 ? "" : " ") << result.ids[i];
@@ -215,7 +254,18 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
     random_init->excludes(checkpoint);
     cmd->add_option("--seed", args->seed, "Seed of the random weights and of sampling (default 0)");
     cmd->add_option("--set", args->sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
-    cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids separated by spaces (default: the BOS id)")->type_name("\"ID ...\"");
+    auto* prompt_ids =
+        cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids separated by spaces (default: the BOS id)")->type_name("\"ID ...\"");
+    cmd->add_option("--prompt", args->prompt,
+                    "Prompt text, encoded by the model's tokenizer as its prompt mode does (BOS where it adds one); the generated text "
+                    "is printed as it is produced, and generation stops at the tokenizer's EOS or end-of-turn token")
+        ->type_name("TEXT")
+        ->excludes(prompt_ids);
+    cmd->add_flag("--chat", args->chat, "Wrap --prompt as one user turn in the family's instruct format (Llama 3 headers, Qwen's <|im_start|>)");
+    cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file or directory for --prompt (default: the card's, or the checkpoint folder's)")
+        ->type_name("PATH");
+    cmd->add_option("--tokenizer-family", args->tokenizer_family, "Tokenizer family of --tokenizer (default: the model's family)")
+        ->type_name("FAMILY");
     cmd->add_option("--max-new-tokens", args->max_new_tokens, "Number of tokens to generate at most (default 16)")
         ->check(CLI::NonNegativeNumber);
     auto* greedy = cmd->add_flag("--greedy", args->greedy, "Pick the most likely token at each step (the default without --temperature/--top-p)");

@@ -57,6 +57,13 @@ models::ModelHub& CliContext::hub()
     return *hub_;
 }
 
+tokenizers::TokenizerHub& CliContext::tokenizer_hub()
+{
+    if (!tokenizer_hub_)
+        tokenizer_hub_ = std::make_unique<tokenizers::TokenizerHub>(host().context());
+    return *tokenizer_hub_;
+}
+
 }  // namespace fairseq2::cli
 
 int main(int argc, char** argv)
@@ -87,6 +94,7 @@ int main(int argc, char** argv)
     cli::add_generate_command(app, context, exit_code);
     cli::add_convert_command(app, context, exit_code);
     cli::add_assets_commands(app, context, exit_code);
+    cli::add_tokenize_commands(app, context, exit_code);
 
     try {
         app.parse(argc, argv);

@@ -8,8 +8,9 @@
 //
 // OUT.json: {"ids": [[...], ...], "decoded": ["...", ...]} for each corpus
 // text (no special tokens added, special tokens matched in the text), or for
-// chat {"rendered": ["...", ...]} for each user message, rendered by the
-// tokenizer_config.json's chat_template with @huggingface/jinja.
+// chat {"rendered": ["...", ...], "ids": [[...], ...]} for each user message,
+// rendered by the tokenizer_config.json's chat_template with
+// @huggingface/jinja (one user turn, add_generation_prompt) and encoded.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -49,6 +50,8 @@ if (mode === "hf") {
   const config = readJson(path.join(dir, "tokenizer_config.json"));
   const template = new Template(config.chat_template);
   const token = (t) => (t == null ? "" : typeof t === "string" ? t : t.content);
+  const { Tokenizer } = require("@huggingface/tokenizers");
+  const tok = new Tokenizer(readJson(path.join(dir, "tokenizer.json")), config);
   const rendered = readJson(messagesFile).map((m) =>
     template.render({
       messages: [{ role: "user", content: m }],
@@ -56,7 +59,8 @@ if (mode === "hf") {
       bos_token: token(config.bos_token),
       eos_token: token(config.eos_token),
     }));
-  fs.writeFileSync(out, JSON.stringify({ rendered }));
+  const ids = rendered.map((r) => Array.from(tok.encode(r, { add_special_tokens: false }).ids, Number));
+  fs.writeFileSync(out, JSON.stringify({ rendered, ids }));
 } else {
   console.error(`unknown mode '${mode}'`);
   process.exit(2);

@@ -127,9 +127,14 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
     // Only the last position's logits choose the next token: projecting the
     // whole prompt onto the vocabulary would cost as much as a layer or more.
     at::Tensor logits = prefill(model, seqs, state_bag, options.prefill_chunk_size);
+    auto stops = [&](std::int64_t id) {
+        return id == options.eos_idx || std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end();
+    };
     std::int64_t next = choose(logits[0], options, generator);
     result.ids.push_back(next);
     result.prefill_seconds = seconds_since(start);
+    if (options.on_token)
+        options.on_token(next);
 
     start = Clock::now();
     result.ids.reserve(static_cast<std::size_t>(options.max_new_tokens));
@@ -138,7 +143,7 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
     // of a TransformerDecoderModel returns the same buffer every step. (A
     // new buffer cannot start where the last began: `row` still holds it.)
     at::Tensor row;
-    while (static_cast<std::int64_t>(result.ids.size()) < options.max_new_tokens && next != options.eos_idx) {
+    while (static_cast<std::int64_t>(result.ids.size()) < options.max_new_tokens && !stops(next)) {
         if (device.is_cpu())
             *step.data_ptr<std::int64_t>() = next;
         else
@@ -150,6 +155,8 @@ GenerationResult generate(models::DecoderModel& model, const std::vector<std::in
         next = choose(row, options, generator);
         result.ids.push_back(next);
         ++result.decode_steps;
+        if (options.on_token)
+            options.on_token(next);
     }
     result.decode_seconds = seconds_since(start);
     return result;

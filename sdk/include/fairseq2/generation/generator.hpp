@@ -33,6 +33,11 @@ struct GenerationOptions {
     std::uint64_t seed = 0;
     // Stop when this token is generated (it is included in the output).
     std::int64_t eos_idx = -1;
+    // Further ids that stop generation the same way (a tokenizer's
+    // stop_ids(): EOS and the end-of-turn token).
+    std::vector<std::int64_t> stop_ids;
+    // Called with each new token as soon as it is chosen (streaming output).
+    std::function<void(std::int64_t)> on_token;
     // Prompt positions run through the decoder at a time (0: all at once).
     // Chunks bound the memory of the activations whatever the prompt length
     // (a 512-token prompt of a 125M-parameter llama: about 70 MB of

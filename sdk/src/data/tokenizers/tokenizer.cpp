@@ -102,6 +102,16 @@ std::string Tokenizer::chat_prompt(std::string_view message) const
     return text;
 }
 
+std::vector<std::int64_t> Tokenizer::encode_chat(std::string_view message) const
+{
+    check_utf8(message);
+    std::string text = chat_prompt(message);
+    std::vector<std::int64_t> ids = encode_text(text);
+    if (add_bos_ && specials_.bos)
+        ids.insert(ids.begin(), specials_.bos->id);
+    return ids;
+}
+
 void Tokenizer::set_special_tokens(SpecialTokens specials, bool add_bos)
 {
     specials_ = std::move(specials);

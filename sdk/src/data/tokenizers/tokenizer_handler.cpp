@@ -99,7 +99,8 @@ LoadedTokenizer TokenizerHub::load(const assets::AssetCard& card) const
                                      directory.string() + "' has no tokenizer.json or tokenizer.model.");
         path = directory;
     } else {
-        throw assets::AssetError("The '" + card.name() + "' asset card does not have a field named 'tokenizer'.");
+        throw assets::AssetError("The '" + card.name() + "' asset card names neither a tokenizer nor a checkpoint; set 'tokenizer' (the path of "
+                                 "the tokenizer file) in a '" + card.name() + "@user' card in the user asset folder.");
     }
 
     boost::json::value config = handler->default_config();
@@ -128,9 +129,11 @@ LoadedTokenizer TokenizerHub::load_from_path(const std::filesystem::path& path, 
         return {load_tokenizer(file), "", file};
     }
     auto handler = get_handler(family);
-    boost::json::value config = handler->default_config();
-    config::merge_overrides(config, config_overrides);
-    return {handler->load(file, config.as_object()), family, file};
+    // Keys the family does not know are refused by load(), naming them.
+    boost::json::object config = handler->default_config();
+    for (const auto& [key, value] : config_overrides)
+        config[key] = value;
+    return {handler->load(file, config), family, file};
 }
 
 }  // namespace fairseq2::tokenizers

@@ -102,6 +102,10 @@ public:
     // InvalidArgumentError when the tokenizer has none.
     std::string chat_prompt(std::string_view message) const;
 
+    // The ids of `message` as one user turn: BOS where the tokenizer adds
+    // one, then chat_prompt(message) with its special tokens recognised.
+    std::vector<std::int64_t> encode_chat(std::string_view message) const;
+
     // The name of the implementation ("sentencepiece", "tokenizer.json",
     // "tiktoken", "char") and the file it was read from, for messages.
     virtual std::string_view implementation() const = 0;

@@ -1,0 +1,52 @@
+#include "tokenizer.hpp"
+
+#include <boost/json.hpp>
+
+#include "config.hpp"
+#include "fairseq2/error.hpp"
+
+namespace fairseq2::models::qwen {
+
+using namespace fairseq2::tokenizers;
+
+std::string QwenTokenizerHandler::family() const
+{
+    return family_name;
+}
+
+boost::json::object QwenTokenizerHandler::default_config() const
+{
+    return {{"use_im_end", false}};
+}
+
+std::shared_ptr<Tokenizer> QwenTokenizerHandler::do_load(const std::filesystem::path& file, TokenizerFormat format,
+                                                         const boost::json::object& config) const
+{
+    const boost::json::value* use_im_end_value = config.if_contains("use_im_end");
+    if (use_im_end_value != nullptr && !use_im_end_value->is_bool())
+        throw ConfigError("The 'use_im_end' key of the qwen tokenizer config must be true or false.");
+    if (format != TokenizerFormat::tokenizer_json)
+        throw TokenizerError(file.string() + ": a qwen tokenizer is a Hugging Face tokenizer.json, not a " +
+                             std::string(tokenizer_format_name(format)) + ".");
+    // Where the files say nothing: no BOS, <|endoftext|> ends a text and
+    // pads, <|im_end|> ends a turn.
+    TokenizerDefaults d;
+    d.add_bos = false;
+    d.eos = "<|endoftext|>";
+    d.pad = "<|endoftext|>";
+    d.end_of_turn = "<|im_end|>";
+    // One user turn of Qwen's ChatML template.
+    d.chat.prefix = "<|im_start|>user\n";
+    d.chat.suffix = "<|im_end|>\n<|im_start|>assistant\n";
+    auto tok = load_hf_tokenizer(file, d);
+    if (use_im_end_value != nullptr && use_im_end_value->get_bool()) {
+        SpecialTokens s = tok->special_tokens();
+        if (!s.end_of_turn)
+            throw TokenizerError(file.string() + ": 'use_im_end' is set, but the vocabulary has no <|im_end|>.");
+        s.eos = s.end_of_turn;
+        tok->set_special_tokens(std::move(s), tok->adds_bos());
+    }
+    return tok;
+}
+
+}  // namespace fairseq2::models::qwen
