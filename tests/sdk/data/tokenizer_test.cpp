@@ -295,6 +295,20 @@ TEST_F(TokenizerReferenceTest, IncrementalDetokenizerHoldsBackIncompleteUtf8)
     EXPECT_EQ(stream.finish(), "");
 }
 
+TEST_F(TokenizerReferenceTest, LongRunsEncodeAndRoundTrip)
+{
+    // Runs that make the split regex backtrack far (whitespace before a
+    // letter: `\s+(?!\S)`) and one word of 200 KB for the merge heap.
+    auto tok = load_tokenizer(llama3_dir());
+    std::string text = std::string(300000, ' ') + "x" + std::string(100000, '\n') + "y";
+    for (int i = 0; i < 50000; ++i)
+        text += "ab";
+    text += " " + std::string(20000, '7');
+    auto ids = tok->encode(text, EncodeMode::as_is);
+    EXPECT_EQ(tok->decode(ids), text);
+    EXPECT_LT(ids.size(), text.size() / 4);
+}
+
 TEST(TokenizerTest, InvalidUtf8IsAnErrorNamingTheByteOffset)
 {
     auto tok = make_char_tokenizer({"a", "b"});

@@ -45,40 +45,49 @@ std::size_t RegexSplitter::next_char(std::string_view text, std::size_t i) noexc
     return i;
 }
 
-RegexSplitter::Matcher::Matcher(const RegexSplitter& splitter) : splitter_{splitter}
+namespace {
+
+// One pair of offsets per thread, freed when the thread ends.
+struct ThreadMatchData {
+    pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
+    ~ThreadMatchData() { pcre2_match_data_free(data); }
+};
+
+// A match with a JIT stack of 8 MiB, for the rare match the default stack cannot hold.
+int match_with_large_stack(const pcre2_code* code, PCRE2_SPTR subject, std::size_t length, std::size_t start, pcre2_match_data* md)
 {
-    auto* code = static_cast<pcre2_code*>(splitter.code_);
-    match_data_ = pcre2_match_data_create_from_pattern(code, nullptr);
-    context_ = pcre2_match_context_create(nullptr);
-    stack_ = nullptr;
-    if (splitter.jit_) {
-        // Long whitespace runs backtrack through `\s+(?!\S)`; give the JIT room.
-        stack_ = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
-        pcre2_jit_stack_assign(static_cast<pcre2_match_context*>(context_), nullptr, static_cast<pcre2_jit_stack*>(stack_));
-    }
-    if (match_data_ == nullptr || context_ == nullptr)
+    pcre2_match_context* context = pcre2_match_context_create(nullptr);
+    pcre2_jit_stack* stack = pcre2_jit_stack_create(64 * 1024, 8 * 1024 * 1024, nullptr);
+    if (context == nullptr || stack == nullptr) {
+        pcre2_jit_stack_free(stack);
+        pcre2_match_context_free(context);
         throw std::bad_alloc();
+    }
+    pcre2_jit_stack_assign(context, nullptr, stack);
+    int rc = pcre2_jit_match(code, subject, length, start, PCRE2_NO_UTF_CHECK, md, context);
+    pcre2_jit_stack_free(stack);
+    pcre2_match_context_free(context);
+    return rc;
 }
 
-RegexSplitter::Matcher::~Matcher()
-{
-    if (stack_ != nullptr)
-        pcre2_jit_stack_free(static_cast<pcre2_jit_stack*>(stack_));
-    pcre2_match_context_free(static_cast<pcre2_match_context*>(context_));
-    pcre2_match_data_free(static_cast<pcre2_match_data*>(match_data_));
-}
+}  // namespace
 
 bool RegexSplitter::Matcher::next(std::string_view text, std::size_t start, std::size_t& begin, std::size_t& end)
 {
+    thread_local ThreadMatchData thread_data;
+    if (thread_data.data == nullptr)
+        throw std::bad_alloc();
     auto* code = static_cast<pcre2_code*>(splitter_.code_);
-    auto* md = static_cast<pcre2_match_data*>(match_data_);
-    auto* ctx = static_cast<pcre2_match_context*>(context_);
+    pcre2_match_data* md = thread_data.data;
     auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     // The text was checked to be UTF-8 by Tokenizer::encode().
-    int rc = splitter_.jit_ ? pcre2_jit_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, ctx)
-                            : pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, ctx);
+    int rc = splitter_.jit_ ? pcre2_jit_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr)
+                            : pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = match_with_large_stack(code, subject, text.size(), start, md);
     if (rc == PCRE2_ERROR_NOMATCH)
         return false;
+    // 0: more groups than offsets, which is fine: only the whole match is read.
     if (rc < 0)
         throw TokenizerError("The split regex '" + splitter_.pattern_ + "' failed on the text at offset " + std::to_string(start) + ": " +
                              pcre2_message(rc) + ".");

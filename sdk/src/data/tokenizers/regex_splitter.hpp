@@ -44,22 +44,19 @@ public:
     const std::string& pattern() const noexcept { return pattern_; }
 
 private:
-    // Per-call match state (match data and JIT stack), so one splitter
-    // serves several threads.
+    // Match state: the calling thread's match data (one pair of offsets
+    // serves every pattern, as only the whole match is read), so one
+    // splitter serves several threads and a call allocates nothing. The
+    // JIT runs on its default stack; a match that needs more (a long
+    // backtracking run) is retried once with a large stack of its own.
     class Matcher {
     public:
-        explicit Matcher(const RegexSplitter& splitter);
-        Matcher(const Matcher&) = delete;
-        Matcher& operator=(const Matcher&) = delete;
-        ~Matcher();
+        explicit Matcher(const RegexSplitter& splitter) : splitter_{splitter} {}
         // The next match at or after `start`; false when there is none.
         bool next(std::string_view text, std::size_t start, std::size_t& begin, std::size_t& end);
 
     private:
         const RegexSplitter& splitter_;
-        void* match_data_;
-        void* context_;
-        void* stack_;
     };
 
     static std::size_t next_char(std::string_view text, std::size_t i) noexcept;
