@@ -10,6 +10,11 @@ Writes into OUT_DIR:
                         with Debian's spm_train on a generated corpus
   spm_reference.json    {"ids": [...], "decoded": [...]} of every corpus text
                         by Python's sentencepiece (no BOS/EOS)
+  spm_legacy/           that model as a Hugging Face tokenizer.json the way
+                        transformers' Llama converter writes it (Prepend and
+                        Replace normalisers, byte fallback, Replace/ByteFallback/
+                        Fuse/Strip decoders), with tokenizer_config.json
+  spm_metaspace/        the same with the newer Metaspace pre-tokenizer and decoder
 """
 
 import base64
@@ -83,12 +88,59 @@ def write_sentencepiece(out: Path, corpus):
     (out / "spm_reference.json").write_text(json.dumps({"ids": ids, "decoded": decoded}), "utf-8")
 
 
+def spm_merges(vocab):
+    """The merges of a SentencePiece BPE model as Hugging Face's converter
+    derives them: every split of a piece into two pieces, ordered by the id
+    of the merged piece (its score rank), then by the ids of the two halves."""
+    merges = []
+    for piece, pid in vocab.items():
+        for k in range(1, len(piece)):
+            left, right = piece[:k], piece[k:]
+            if left in vocab and right in vocab:
+                merges.append((pid, vocab[left], vocab[right], left, right))
+    merges.sort()
+    return [[m[3], m[4]] for m in merges]
+
+
+def write_hf_from_spm(out: Path):
+    sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    added = [{"id": i, "content": sp.id_to_piece(i), "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for i in range(sp.get_piece_size()) if sp.is_control(i) or sp.is_unknown(i)]
+    model = {"type": "BPE", "dropout": None, "unk_token": sp.id_to_piece(sp.unk_id()), "continuing_subword_prefix": None,
+             "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+             "vocab": vocab, "merges": spm_merges(vocab)}
+    bos, eos = sp.id_to_piece(sp.bos_id()), sp.id_to_piece(sp.eos_id())
+    post = {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [], "special_tokens": {bos: {"id": bos, "ids": [sp.bos_id()], "tokens": [bos]}}}
+    legacy = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+              "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                                 {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+              "pre_tokenizer": None, "post_processor": post,
+              "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                                           {"type": "ByteFallback"}, {"type": "Fuse"},
+                                                           {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+              "model": model}
+    metaspace = dict(legacy)
+    metaspace["normalizer"] = None
+    metaspace["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    metaspace["decoder"] = {"type": "Sequence", "decoders": [{"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False},
+                                                             {"type": "ByteFallback"}, {"type": "Fuse"}]}
+    config = {"add_bos_token": True, "add_eos_token": False, "bos_token": bos, "eos_token": eos,
+              "unk_token": sp.id_to_piece(sp.unk_id()), "clean_up_tokenization_spaces": False, "legacy": True}
+    for name, tok in (("spm_legacy", legacy), ("spm_metaspace", metaspace)):
+        (out / name).mkdir(exist_ok=True)
+        (out / name / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), "utf-8")
+        (out / name / "tokenizer_config.json").write_text(json.dumps(config), "utf-8")
+
+
 def main():
     out, tokenizer_json, corpus_file = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     out.mkdir(parents=True, exist_ok=True)
     corpus = json.loads(corpus_file.read_text("utf-8"))
     write_tiktoken(out, tokenizer_json)
     write_sentencepiece(out, corpus)
+    write_hf_from_spm(out)
 
 
 if __name__ == "__main__":

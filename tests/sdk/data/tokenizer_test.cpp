@@ -97,6 +97,9 @@ protected:
                                              shell_quote((llama3_dir() / "tokenizer.json").string()) + " " +
                                              shell_quote(corpus_file.string()));
         ASSERT_EQ(r.exit_code, 0) << fairseq2::test::describe(r);
+        for (const char* variant : {"spm_legacy", "spm_metaspace"})
+            node("hf " + shell_quote((*work_ / variant).string()) + " " + shell_quote(corpus_file.string()) + " " +
+                 shell_quote((*work_ / (std::string(variant) + ".json")).string()));
         node("tiktoken " + shell_quote((*work_ / "llama3.tiktoken").string()) + " " +
              shell_quote((*work_ / "llama3_specials.json").string()) + " " + shell_quote(llama3_split_regex) + " " +
              shell_quote(corpus_file.string()) + " " + shell_quote((*work_ / "llama3_tiktoken.json").string()));
@@ -190,6 +193,33 @@ TEST_F(TokenizerReferenceTest, SentencePieceMatchesPythonSentencePiece)
     EXPECT_EQ(info.bos_idx, 1);
     EXPECT_EQ(info.eos_idx, 2);
     EXPECT_EQ(info.pad_idx, 3);
+}
+
+// SentencePiece-style BPE in tokenizer.json (Llama 2 and Mistral as
+// Hugging Face ships them): characters with byte fallback, the legacy
+// Prepend/Replace normalisers or the Metaspace pre-tokenizer, and the
+// Replace/ByteFallback/Fuse/Strip or Metaspace decoders; the model is the
+// SentencePiece model above, written by the reference script as
+// transformers' converter writes it.
+TEST_F(TokenizerReferenceTest, SentencePieceStyleTokenizerJsonMatchesHuggingFaceTokenizers)
+{
+    for (const char* variant : {"spm_legacy", "spm_metaspace"}) {
+        SCOPED_TRACE(variant);
+        auto tok = load_tokenizer(work(variant));
+        EXPECT_EQ(tok->implementation(), "tokenizer.json");
+        EXPECT_EQ(tok->vocab_size(), 600);
+        expect_matches(*tok, read_reference(work(std::string(variant) + ".json")));
+        // tokenizer_config.json: <s> and </s>, BOS added.
+        EXPECT_TRUE(tok->adds_bos());
+        EXPECT_EQ(tok->special_tokens().bos->id, 1);
+        EXPECT_EQ(tok->special_tokens().eos->id, 2);
+        EXPECT_EQ(tok->special_tokens().unk->id, 0);
+        auto ids = tok->encode("Hello", EncodeMode::prompt);
+        EXPECT_EQ(ids.front(), 1);
+        // A character the model does not have falls back to its bytes.
+        auto thai = tok->encode("\xE0\xB8\x81", EncodeMode::as_is);  // U+0E01
+        EXPECT_EQ(tok->decode(thai), "\xE0\xB8\x81");
+    }
 }
 
 TEST_F(TokenizerReferenceTest, FormatsAreToldApartByContentNotName)

@@ -167,6 +167,15 @@ void BpeTokenizer::finish()
         special_[static_cast<std::size_t>(t.id)] = t.special;
     }
     for (std::uint32_t b = 0; b < 256; ++b) {
+        if (characters) {
+            char name[8];
+            std::snprintf(name, sizeof name, "<0x%02X>", b);
+            auto it = bytes_to_id.find(std::string_view(name));
+            byte_ids_[b] = it == bytes_to_id.end() ? -1 : it->second;
+            if (byte_fallback && byte_ids_[b] < 0)
+                throw TokenizerError(file + ": model.byte_fallback is set, but the vocabulary has no byte token " + name + ".");
+            continue;
+        }
         auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
         if (it == bytes_to_id.end()) {
             char hex[8];
@@ -200,18 +209,79 @@ std::vector<std::int64_t> BpeTokenizer::encode_text(std::string_view text) const
     return out;
 }
 
+namespace {
+
+void replace_all(std::string& text, std::string_view pattern, std::string_view content)
+{
+    if (pattern.empty())
+        return;
+    std::string out;
+    std::size_t start = 0;
+    for (std::size_t at; (at = text.find(pattern, start)) != std::string::npos; start = at + pattern.size()) {
+        out.append(text, start, at - start);
+        out.append(content);
+    }
+    if (start == 0)
+        return;
+    out.append(text, start, std::string::npos);
+    text = std::move(out);
+}
+
+}  // namespace
+
 void BpeTokenizer::encode_segment(std::string_view segment, bool first, std::vector<std::int64_t>& out) const
 {
     std::string normalized;
-    if (normalization == Normalization::nfc) {
-        normalized = nfc(segment);
+    bool owned = false;
+    auto own = [&] {
+        if (!owned) {
+            normalized.assign(segment);
+            owned = true;
+        }
+    };
+    for (const auto& step : normalizers) {
+        switch (step.kind) {
+        case NormalizerStep::Kind::nfc:
+            normalized = nfc(owned ? std::string_view(normalized) : segment);
+            owned = true;
+            break;
+        case NormalizerStep::Kind::replace:
+            own();
+            replace_all(normalized, step.pattern, step.content);
+            break;
+        case NormalizerStep::Kind::prepend:
+            own();
+            if (!normalized.empty())
+                normalized.insert(0, step.content);
+            break;
+        }
+    }
+    if (owned)
+        segment = normalized;
+    if (add_prefix_space && first && !segment.empty() && segment[0] != ' ') {
+        own();
+        normalized.insert(normalized.begin(), ' ');
         segment = normalized;
     }
-    if (add_prefix_space && first && !segment.empty() && segment[0] != ' ') {
-        normalized.insert(normalized.begin(), ' ');
-        if (normalization == Normalization::none)
-            normalized.append(segment);
+    if (metaspace.enabled) {
+        own();
+        replace_all(normalized, " ", metaspace.replacement);
+        bool prepend = metaspace.prepend == Metaspace::Prepend::always || (metaspace.prepend == Metaspace::Prepend::first && first);
+        if (prepend && normalized.compare(0, metaspace.replacement.size(), metaspace.replacement) != 0)
+            normalized.insert(0, metaspace.replacement);
         segment = normalized;
+        if (metaspace.split) {
+            // Each replacement starts a word (merged with what follows it).
+            std::size_t start = 0;
+            while (start < segment.size()) {
+                std::size_t next = segment.find(metaspace.replacement, start + 1);
+                if (next == std::string_view::npos)
+                    next = segment.size();
+                encode_word(segment.substr(start, next - start), out);
+                start = next;
+            }
+            return;
+        }
     }
     if (splitters.empty()) {
         encode_word(segment, out);
@@ -232,7 +302,7 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<std::int64_t>&
 {
     if (word.empty())
         return;
-    if (word.size() == 1) {
+    if (word.size() == 1 && !characters) {
         out.push_back(byte_ids_[static_cast<unsigned char>(word[0])]);
         return;
     }
@@ -243,7 +313,9 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<std::int64_t>&
             return;
         }
     }
-    {
+    // Long words (a whole text, for models without a pre-tokenizer) are not kept.
+    const bool cacheable = word.size() <= 256;
+    if (cacheable) {
         std::shared_lock lock(cache_mutex_);
         auto it = cache_.find(word);
         if (it != cache_.end()) {
@@ -254,17 +326,61 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<std::int64_t>&
     std::vector<std::int32_t> ids;
     merge_word(word, ids);
     out.insert(out.end(), ids.begin(), ids.end());
+    if (!cacheable)
+        return;
     std::unique_lock lock(cache_mutex_);
     if (cache_.size() >= cache_capacity)
         cache_.clear();
     cache_.emplace(std::string(word), std::move(ids));
 }
 
-// Lowest rank first, leftmost among equal ranks: a heap of candidate pairs
-// over a linked list of symbols, entries checked when popped.
 void BpeTokenizer::merge_word(std::string_view word, std::vector<std::int32_t>& out) const
 {
-    const std::size_t n = word.size();
+    out.clear();
+    if (characters) {
+        character_symbols(word, out);
+    } else {
+        out.reserve(word.size());
+        for (char c : word)
+            out.push_back(byte_ids_[static_cast<unsigned char>(c)]);
+    }
+    merge_symbols(out);
+}
+
+void BpeTokenizer::character_symbols(std::string_view word, std::vector<std::int32_t>& symbols) const
+{
+    bool last_unknown = false;
+    for (std::size_t i = 0; i < word.size();) {
+        std::size_t n = utf8_sequence_length(word, i);
+        if (n == 0)
+            n = 1;  // cannot happen: the text was checked
+        auto it = bytes_to_id.find(word.substr(i, n));
+        if (it != bytes_to_id.end()) {
+            symbols.push_back(it->second);
+            last_unknown = false;
+        } else if (byte_fallback) {
+            for (std::size_t k = 0; k < n; ++k)
+                symbols.push_back(byte_ids_[static_cast<unsigned char>(word[i + k])]);
+            last_unknown = false;
+        } else if (unk_id >= 0) {
+            if (!(fuse_unk && last_unknown))
+                symbols.push_back(unk_id);
+            last_unknown = true;
+        } else {
+            throw TokenizerError(file + ": the character '" + std::string(word.substr(i, n)) +
+                                 "' is not in the vocabulary, which has no unknown token and no byte fallback.");
+        }
+        i += n;
+    }
+}
+
+// Lowest rank first, leftmost among equal ranks: a heap of candidate pairs
+// over a linked list of symbols, entries checked when popped.
+void BpeTokenizer::merge_symbols(std::vector<std::int32_t>& ids) const
+{
+    const std::size_t n = ids.size();
+    if (n < 2)
+        return;
     struct Symbol {
         std::int32_t id;
         std::int32_t prev;
@@ -272,8 +388,7 @@ void BpeTokenizer::merge_word(std::string_view word, std::vector<std::int32_t>& 
     };
     std::vector<Symbol> symbols(n);
     for (std::size_t i = 0; i < n; ++i)
-        symbols[i] = {byte_ids_[static_cast<unsigned char>(word[i])], static_cast<std::int32_t>(i) - 1,
-                      i + 1 < n ? static_cast<std::int32_t>(i + 1) : -1};
+        symbols[i] = {ids[i], static_cast<std::int32_t>(i) - 1, i + 1 < n ? static_cast<std::int32_t>(i + 1) : -1};
 
     struct Candidate {
         std::int32_t rank;
@@ -314,21 +429,132 @@ void BpeTokenizer::merge_word(std::string_view word, std::vector<std::int32_t>& 
             push(left.prev);
         push(c.pos);
     }
+    ids.clear();
     for (std::int32_t i = 0; i >= 0; i = symbols[static_cast<std::size_t>(i)].next)
-        out.push_back(symbols[static_cast<std::size_t>(i)].id);
+        ids.push_back(symbols[static_cast<std::size_t>(i)].id);
 }
 
 std::string BpeTokenizer::decode(std::span<const std::int64_t> ids, bool skip_special) const
 {
-    std::string bytes;
+    if (decoders.empty()) {
+        std::string bytes;
+        for (std::int64_t id : ids) {
+            check_id(id);
+            auto index = static_cast<std::size_t>(id);
+            if (skip_special && special_[index])
+                continue;
+            bytes += token_bytes[index];
+        }
+        return sanitize_utf8(bytes);
+    }
+    std::vector<std::string> tokens;
+    tokens.reserve(ids.size());
     for (std::int64_t id : ids) {
         check_id(id);
         auto index = static_cast<std::size_t>(id);
         if (skip_special && special_[index])
             continue;
-        bytes += token_bytes[index];
+        tokens.push_back(token_bytes[index]);
     }
-    return sanitize_utf8(bytes);
+    return sanitize_utf8(run_decoders(std::move(tokens)));
+}
+
+namespace {
+
+// "<0xXX>": the byte, else -1.
+int byte_token_value(std::string_view token)
+{
+    if (token.size() != 6 || token.substr(0, 3) != "<0x" || token[5] != '>')
+        return -1;
+    int value = 0;
+    for (char c : token.substr(3, 2)) {
+        value <<= 4;
+        if (c >= '0' && c <= '9')
+            value |= c - '0';
+        else if (c >= 'A' && c <= 'F')
+            value |= c - 'A' + 10;
+        else if (c >= 'a' && c <= 'f')
+            value |= c - 'a' + 10;
+        else
+            return -1;
+    }
+    return value;
+}
+
+}  // namespace
+
+std::string BpeTokenizer::run_decoders(std::vector<std::string> tokens) const
+{
+    static constexpr std::string_view replacement_char = "\xEF\xBF\xBD";
+    for (const auto& step : decoders) {
+        switch (step.kind) {
+        case DecoderStep::Kind::replace:
+            for (auto& t : tokens)
+                replace_all(t, step.pattern, step.content);
+            break;
+        case DecoderStep::Kind::byte_fallback: {
+            // Runs of byte tokens become their text, or one U+FFFD per byte
+            // when the run is not UTF-8.
+            std::vector<std::string> out;
+            std::string run;
+            std::size_t run_length = 0;
+            auto flush = [&] {
+                if (run_length == 0)
+                    return;
+                if (!find_invalid_utf8(run))
+                    out.push_back(run);
+                else
+                    for (std::size_t k = 0; k < run_length; ++k)
+                        out.emplace_back(replacement_char);
+                run.clear();
+                run_length = 0;
+            };
+            for (auto& t : tokens) {
+                int byte = byte_token_value(t);
+                if (byte >= 0) {
+                    run += static_cast<char>(byte);
+                    ++run_length;
+                } else {
+                    flush();
+                    out.push_back(std::move(t));
+                }
+            }
+            flush();
+            tokens = std::move(out);
+            break;
+        }
+        case DecoderStep::Kind::fuse: {
+            std::string all;
+            for (const auto& t : tokens)
+                all += t;
+            tokens.assign(1, std::move(all));
+            break;
+        }
+        case DecoderStep::Kind::strip:
+            for (auto& t : tokens) {
+                std::size_t begin = 0, end = t.size();
+                for (std::size_t k = 0; k < step.start && begin < end && t.compare(begin, step.content.size(), step.content) == 0; ++k)
+                    begin += step.content.size();
+                for (std::size_t k = 0; k < step.stop && end >= begin + step.content.size() &&
+                                        t.compare(end - step.content.size(), step.content.size(), step.content) == 0;
+                     ++k)
+                    end -= step.content.size();
+                t = t.substr(begin, end - begin);
+            }
+            break;
+        case DecoderStep::Kind::metaspace:
+            for (std::size_t i = 0; i < tokens.size(); ++i) {
+                replace_all(tokens[i], step.pattern, " ");
+                if (i == 0 && step.prepend != Metaspace::Prepend::never && !tokens[i].empty() && tokens[i][0] == ' ')
+                    tokens[i].erase(0, 1);
+            }
+            break;
+        }
+    }
+    std::string text;
+    for (const auto& t : tokens)
+        text += t;
+    return text;
 }
 
 std::optional<std::int64_t> BpeTokenizer::token_to_id(std::string_view token) const

@@ -1,9 +1,11 @@
 #pragma once
 
-// The byte-level BPE tokenizer behind Hugging Face tokenizer.json files
-// (GPT-2, Llama 3, Qwen) and tiktoken rank files (internal). Tokens are raw
-// byte strings; a word is merged pair by pair, lowest rank first and
-// leftmost among equals, as both references do.
+// The BPE tokenizer behind Hugging Face tokenizer.json files and tiktoken
+// rank files (internal). Byte-level models (GPT-2, Llama 3, Qwen, tiktoken)
+// start a word from its bytes; SentencePiece-style models (Llama 2, Mistral
+// as tokenizer.json) from its characters, with byte fallback. A word is
+// merged pair by pair, lowest rank first and leftmost among equals, as the
+// references do.
 
 #include <array>
 #include <cstdint>
@@ -46,7 +48,33 @@ private:
     std::array<std::vector<std::uint32_t>, 256> by_first_byte_{};  // longest first
 };
 
-enum class Normalization { none, nfc };
+// A normaliser step of tokenizer.json.
+struct NormalizerStep {
+    enum class Kind { nfc, replace, prepend } kind;
+    std::string pattern;  // replace: the literal replaced
+    std::string content;  // replace: its replacement; prepend: what is prepended
+};
+
+// Metaspace pre-tokenizer (SentencePiece-style tokenizer.json): spaces become
+// `replacement`, which is prepended to the text (always, or only to the
+// text's first segment) and, with `split`, starts each word.
+struct Metaspace {
+    bool enabled = false;
+    std::string replacement = "\xE2\x96\x81";  // U+2581
+    enum class Prepend { always, first, never } prepend = Prepend::always;
+    bool split = false;
+};
+
+// A decoder step of a SentencePiece-style tokenizer.json, applied to the
+// list of token strings in order.
+struct DecoderStep {
+    enum class Kind { replace, byte_fallback, fuse, strip, metaspace } kind;
+    std::string pattern;
+    std::string content;
+    std::size_t start = 0;
+    std::size_t stop = 0;
+    Metaspace::Prepend prepend = Metaspace::Prepend::always;
+};
 
 // Lets string-keyed maps be searched with a string_view, without a copy.
 struct StringHash {
@@ -70,10 +98,18 @@ public:
     std::unordered_map<std::uint64_t, Merge> merges;            // (left id, right id) -> merge
     std::vector<std::unique_ptr<RegexSplitter>> splitters;      // applied in order
     AddedTokenMatcher added;
-    Normalization normalization = Normalization::none;
+    std::vector<NormalizerStep> normalizers;
     bool ignore_merges = false;
     bool add_prefix_space = false;
     bool byte_level_names = true;  // id_to_token()/token_to_id() use GPT-2's byte-to-unicode names
+
+    // SentencePiece-style models: words start from characters.
+    bool characters = false;
+    bool byte_fallback = false;  // a character outside the vocabulary becomes its <0xXX> byte tokens
+    bool fuse_unk = false;       // consecutive unknown characters become one <unk>
+    std::int32_t unk_id = -1;
+    Metaspace metaspace;
+    std::vector<DecoderStep> decoders;  // empty: the token bytes concatenated
 
     static std::uint64_t pair_key(std::int32_t a, std::int32_t b) noexcept
     {
@@ -96,8 +132,13 @@ private:
     void encode_segment(std::string_view segment, bool first, std::vector<std::int64_t>& out) const;
     void encode_word(std::string_view word, std::vector<std::int64_t>& out) const;
     void merge_word(std::string_view word, std::vector<std::int32_t>& out) const;
+    // The initial symbols of a word of characters; false when one is unknown
+    // and the model has no unknown token.
+    void character_symbols(std::string_view word, std::vector<std::int32_t>& symbols) const;
+    void merge_symbols(std::vector<std::int32_t>& symbols) const;
+    std::string run_decoders(std::vector<std::string> tokens) const;
 
-    std::array<std::int32_t, 256> byte_ids_{};
+    std::array<std::int32_t, 256> byte_ids_{};  // byte-level: the token of each byte; characters: its <0xXX> token or -1
     std::vector<bool> special_;
 
     // Words seen before and their ids; bounded, shared by threads.

@@ -61,6 +61,37 @@ std::string escape_regex(std::string_view literal)
     return out;
 }
 
+// Metaspace's replacement and prepend scheme (or the older add_prefix_space).
+void read_metaspace(const Parser& p, const json::object& o, const std::string& where, detail::Metaspace::Prepend& prepend,
+                    std::string& replacement)
+{
+    replacement = p.string(o, "replacement", where);
+    prepend = detail::Metaspace::Prepend::always;
+    if (const auto* scheme = o.if_contains("prepend_scheme"); scheme != nullptr && scheme->is_string()) {
+        std::string_view s = scheme->get_string();
+        if (s == "always")
+            prepend = detail::Metaspace::Prepend::always;
+        else if (s == "first")
+            prepend = detail::Metaspace::Prepend::first;
+        else if (s == "never")
+            prepend = detail::Metaspace::Prepend::never;
+        else
+            p.fail(where + ".prepend_scheme", "is '" + std::string(s) + "'; expected always, first or never.");
+    } else if (!p.flag(o, "add_prefix_space", true)) {
+        prepend = detail::Metaspace::Prepend::never;
+    }
+}
+
+// A literal String pattern (Replace normaliser and decoder); Regex patterns are refused.
+std::string literal_pattern(const Parser& p, const json::object& o, const std::string& where)
+{
+    const json::value* pattern = o.if_contains("pattern");
+    if (pattern != nullptr && pattern->is_object())
+        if (const auto* s = pattern->get_object().if_contains("String"); s != nullptr && s->is_string())
+            return std::string(s->get_string());
+    p.fail(where + ".pattern", "must be a String pattern; Regex replacements are not supported.");
+}
+
 // Adds the pre-tokenizer's splitters; returns whether it is byte-level.
 bool read_pre_tokenizer(const Parser& p, const json::value& v, const std::string& where, BpeTokenizer& tok)
 {
@@ -84,6 +115,12 @@ bool read_pre_tokenizer(const Parser& p, const json::value& v, const std::string
             tok.splitters.push_back(std::make_unique<detail::RegexSplitter>(gpt2_split_regex, p.file + ": " + where));
         return true;
     }
+    if (type == "Metaspace") {
+        read_metaspace(p, o, where, tok.metaspace.prepend, tok.metaspace.replacement);
+        tok.metaspace.enabled = true;
+        tok.metaspace.split = p.flag(o, "split", true);
+        return false;
+    }
     if (type == "Split") {
         const json::value* pattern = o.if_contains("pattern");
         if (pattern == nullptr || !pattern->is_object())
@@ -103,7 +140,7 @@ bool read_pre_tokenizer(const Parser& p, const json::value& v, const std::string
         tok.splitters.push_back(std::make_unique<detail::RegexSplitter>(regex, p.file + ": " + where));
         return false;
     }
-    p.fail(where + ".type", "is '" + type + "'; supported pre-tokenizers are ByteLevel, Split and Sequence.");
+    p.fail(where + ".type", "is '" + type + "'; supported pre-tokenizers are ByteLevel, Split, Metaspace and Sequence.");
 }
 
 void read_normalizer(const Parser& p, const json::value& v, const std::string& where, BpeTokenizer& tok)
@@ -122,10 +159,58 @@ void read_normalizer(const Parser& p, const json::value& v, const std::string& w
         return;
     }
     if (type == "NFC") {
-        tok.normalization = detail::Normalization::nfc;
+        tok.normalizers.push_back({detail::NormalizerStep::Kind::nfc, {}, {}});
         return;
     }
-    p.fail(where + ".type", "is '" + type + "'; supported normalizers for byte-level BPE are NFC and Sequence.");
+    if (type == "Prepend") {
+        tok.normalizers.push_back({detail::NormalizerStep::Kind::prepend, {}, p.string(o, "prepend", where)});
+        return;
+    }
+    if (type == "Replace") {
+        tok.normalizers.push_back({detail::NormalizerStep::Kind::replace, literal_pattern(p, o, where), p.string(o, "content", where)});
+        return;
+    }
+    p.fail(where + ".type", "is '" + type + "'; supported normalizers are NFC, Prepend, Replace and Sequence.");
+}
+
+// The decoder steps of a SentencePiece-style model.
+void read_decoder(const Parser& p, const json::value& v, const std::string& where, BpeTokenizer& tok)
+{
+    if (v.is_null())
+        return;
+    const auto& o = p.object(v, where);
+    std::string type = p.string(o, "type", where);
+    using Kind = detail::DecoderStep::Kind;
+    if (type == "Sequence") {
+        const json::value* list = o.if_contains("decoders");
+        if (list == nullptr || !list->is_array())
+            p.fail(where + ".decoders", "must be a list.");
+        std::size_t i = 0;
+        for (const auto& item : list->get_array())
+            read_decoder(p, item, where + ".decoders[" + std::to_string(i++) + "]", tok);
+    } else if (type == "Replace") {
+        tok.decoders.push_back({Kind::replace, literal_pattern(p, o, where), p.string(o, "content", where)});
+    } else if (type == "ByteFallback") {
+        tok.decoders.push_back({Kind::byte_fallback, {}, {}});
+    } else if (type == "Fuse") {
+        tok.decoders.push_back({Kind::fuse, {}, {}});
+    } else if (type == "Strip") {
+        detail::DecoderStep step{Kind::strip, {}, p.string(o, "content", where)};
+        for (auto [key, field] : {std::pair{"start", &step.start}, std::pair{"stop", &step.stop}}) {
+            const json::value* n = o.if_contains(key);
+            if (n == nullptr || !n->is_int64() || n->get_int64() < 0)
+                p.fail(where + "." + key, "must be a non-negative integer.");
+            *field = static_cast<std::size_t>(n->get_int64());
+        }
+        tok.decoders.push_back(std::move(step));
+    } else if (type == "Metaspace") {
+        detail::DecoderStep step{Kind::metaspace, {}, {}};
+        read_metaspace(p, o, where, step.prepend, step.pattern);
+        tok.decoders.push_back(std::move(step));
+    } else {
+        p.fail(where + ".type", "is '" + type + "'; supported decoders of SentencePiece-style BPE are Replace, ByteFallback, Fuse, Strip, "
+                                "Metaspace and Sequence.");
+    }
 }
 
 // The post-processor's single-sequence template: whether a special token
@@ -210,19 +295,30 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& file, 
         if (const auto* v = model.if_contains(key); v != nullptr && v->is_string() && !v->get_string().empty())
             p.fail(std::string("model.") + key, "is set; byte-level BPE with word prefixes or suffixes is not supported.");
 
+    // Byte-level BPE (a ByteLevel pre-tokenizer) or SentencePiece-style BPE
+    // (characters, byte fallback, Metaspace or Prepend/Replace normalisers).
     bool byte_level = false;
     if (const auto* v = root.if_contains("pre_tokenizer"))
         byte_level = read_pre_tokenizer(p, *v, "pre_tokenizer", *tok);
-    if (!byte_level)
-        p.fail("pre_tokenizer",
-               "has no ByteLevel step; only byte-level BPE (GPT-2, Llama 3, Qwen) is supported in tokenizer.json so far "
-               "(a SentencePiece model file loads as SentencePiece).");
     if (const auto* v = root.if_contains("normalizer"))
         read_normalizer(p, *v, "normalizer", *tok);
-    if (const auto* v = root.if_contains("decoder"); v != nullptr && !v->is_null()) {
-        std::string dtype = p.string(p.object(*v, "decoder"), "type", "decoder");
-        if (dtype != "ByteLevel")
-            p.fail("decoder.type", "is '" + dtype + "'; a byte-level BPE tokenizer.json must decode with ByteLevel.");
+    if (byte_level) {
+        if (const auto* v = root.if_contains("decoder"); v != nullptr && !v->is_null()) {
+            std::string dtype = p.string(p.object(*v, "decoder"), "type", "decoder");
+            if (dtype != "ByteLevel")
+                p.fail("decoder.type", "is '" + dtype + "'; a byte-level BPE tokenizer.json must decode with ByteLevel.");
+        }
+    } else {
+        tok->characters = true;
+        tok->byte_level_names = false;
+        tok->byte_fallback = p.flag(model, "byte_fallback", false);
+        tok->fuse_unk = p.flag(model, "fuse_unk", false);
+        if (!tok->splitters.empty())
+            p.fail("pre_tokenizer", "splits with a regex but has no ByteLevel step; SentencePiece-style BPE with a Split pre-tokenizer is not supported.");
+        if (const auto* v = root.if_contains("decoder"))
+            read_decoder(p, *v, "decoder", *tok);
+        if (tok->decoders.empty())
+            p.fail("decoder", "is missing; a SentencePiece-style BPE tokenizer.json must say how pieces become text.");
     }
 
     const json::value* vocab = model.if_contains("vocab");
@@ -233,7 +329,9 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& file, 
     for (const auto& [name, id] : vocab->get_object()) {
         if (!id.is_int64() || id.get_int64() < 0 || id.get_int64() > INT32_MAX)
             p.fail("model.vocab['" + std::string(name) + "']", "must be a non-negative integer id.");
-        if (!detail::byte_level_to_bytes(name, bytes))
+        if (!byte_level)
+            bytes = name;
+        else if (!detail::byte_level_to_bytes(name, bytes))
             p.fail("model.vocab['" + std::string(name) + "']", "is not a name in the byte-level alphabet.");
         tok->bytes_to_id.emplace(bytes, static_cast<std::int32_t>(id.get_int64()));
     }
@@ -288,6 +386,15 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& file, 
             t.single_word = p.flag(o, "single_word", false);
             tok->added.add(std::move(t));
         }
+    }
+    if (const auto* u = model.if_contains("unk_token"); u != nullptr && u->is_string()) {
+        auto it = tok->bytes_to_id.find(std::string_view(u->get_string()));
+        if (it != tok->bytes_to_id.end())
+            tok->unk_id = it->second;
+        else if (const auto* a = tok->added.lookup(u->get_string()))
+            tok->unk_id = a->id;
+        else
+            p.fail("model.unk_token", "names '" + std::string(u->get_string()) + "', which is not in the vocabulary.");
     }
     tok->finish();
 
