@@ -113,6 +113,87 @@ TEST(TokenizerFamilyTest, InstructCardsEndAtTheEndOfTurn)
     }
 }
 
+// The card fields: `tokenizer` (relative to the card file),
+// `tokenizer_family` (default: the model family), `tokenizer_config`
+// (merged over the family's default), and a checkpoint directory's own
+// files when the card names no tokenizer.
+TEST(TokenizerFamilyTest, CardsNameTheirTokenizer)
+{
+    TempDir dir;
+    // Beside the card folder: JSON files inside it would be read as cards.
+    fs::create_directories(dir / "cards");
+    fs::create_directories(dir / "files");
+    fs::create_directories(dir / "hf");
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+        fs::copy_file(llama3_dir / f, dir / "files" / f);
+        fs::copy_file(qwen3_dir / f, dir / "hf" / f);
+    }
+    test::write_file(dir / "cards" / "cards.yaml",
+                     "name: relative\nmodel_family: llama\ntokenizer: ../files/tokenizer.json\n---\n"
+                     "name: instruct\nbase: relative\ntokenizer_config:\n  use_eot: true\n---\n"
+                     "name: other_family\nmodel_family: llama\ntokenizer_family: qwen\ntokenizer: " + (dir / "hf").string() + "\n---\n"
+                     "name: from_checkpoint\nmodel_family: qwen\ncheckpoint: " + (dir / "hf" / "model.safetensors").string() + "\n---\n"
+                     "name: bad_config\nbase: relative\ntokenizer_config:\n  use_im_end: true\n---\n"
+                     "name: nothing\nmodel_family: llama\n---\n"
+                     "name: missing\nmodel_family: llama\ntokenizer: ../files/none.model\n");
+    auto h = load_host();
+    test::EnvVar user("FAIRSEQ2_USER_ASSET_DIR", (dir / "cards").string());
+    test::EnvVar system("FAIRSEQ2_ASSET_DIR", "/nonexistent");
+    tokenizers::TokenizerHub hub(h->context());
+
+    auto relative = hub.load("relative");
+    EXPECT_EQ(relative.family, "llama");
+    EXPECT_EQ(fs::weakly_canonical(relative.file), dir / "files" / "tokenizer.json");
+    EXPECT_EQ(relative.tokenizer->special_tokens().eos->id, 128001);
+    EXPECT_EQ(hub.load("instruct").tokenizer->special_tokens().eos->id, 128009);
+
+    auto other = hub.load("other_family");
+    EXPECT_EQ(other.family, "qwen");
+    EXPECT_FALSE(other.tokenizer->adds_bos());
+
+    auto checkpoint = hub.load("from_checkpoint");
+    EXPECT_EQ(checkpoint.file, dir / "hf" / "tokenizer.json");
+    EXPECT_EQ(checkpoint.tokenizer->vocab_size(), 151669);
+
+    auto message = [&](const std::string& name) {
+        try {
+            hub.load(name);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_EQ(message("bad_config").rfind("The field 'tokenizer_config' of the 'bad_config' asset card (" + (dir / "cards" / "cards.yaml").string() +
+                                          ", line 19) does not fit the 'llama' tokenizer config: ",
+                                          0),
+              0U)
+        << message("bad_config");
+    EXPECT_NE(message("bad_config").find("unknown key 'use_im_end'; valid keys are 'use_eot'."), std::string::npos) << message("bad_config");
+    EXPECT_NE(message("nothing").find("The 'nothing' asset card names neither a tokenizer nor a checkpoint"), std::string::npos)
+        << message("nothing");
+    EXPECT_EQ(message("missing"), "The tokenizer of the 'missing' asset card cannot be found at the '" +
+                                      (dir / "files" / "none.model").string() + "' path its 'tokenizer' field gives.");
+}
+
+TEST(TokenizeCliTest, ACheckpointDirectorySuppliesItsTokenizer)
+{
+    TempDir dir;
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+        fs::copy_file(qwen3_dir / f, dir / f);
+    test::write_file(dir / "config.json", R"({"model_type": "qwen3", "architectures": ["Qwen3ForCausalLM"]})");
+    auto r = fs2("tokenize --json --checkpoint " + shell_quote(dir.path().string()) + " 'Hello world'");
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    auto json = test::parse_json(r.out);
+    EXPECT_EQ(json.at("family").as_string(), "qwen");
+    EXPECT_EQ(boost::json::serialize(json.at("ids")), "[9707,1879,151645]");
+
+    fs::remove(dir / "tokenizer.json");
+    r = fs2("tokenize --checkpoint " + shell_quote(dir.path().string()) + " hi");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "error: The checkpoint folder '" + dir.path().string() +
+                         "' has no tokenizer.json or tokenizer.model; give the tokenizer with --tokenizer PATH.\n");
+}
+
 TEST(TokenizeCliTest, PrintsIdsOfTextArgumentsAndStandardInput)
 {
     auto r = fs2("tokenize --tokenizer " + shell_quote(llama3_dir.string()) + " --tokenizer-family llama 'Hello world'");
