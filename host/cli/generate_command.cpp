@@ -24,6 +24,7 @@
 #include "fairseq2/runtime/cpu.hpp"
 #include "json_output.hpp"
 #include "model_source.hpp"
+#include "token_ids.hpp"
 #include "tokenizer_source.hpp"
 
 namespace fairseq2::cli {
@@ -53,26 +54,6 @@ struct GenerateArgs {
     std::int64_t prefill_chunk = generation::GenerationOptions{}.prefill_chunk_size;
     bool json = false;
 };
-
-std::vector<std::int64_t> parse_ids(const std::string& text)
-{
-    std::vector<std::int64_t> ids;
-    std::istringstream stream(text);
-    std::string token;
-    while (stream >> token) {
-        std::size_t used = 0;
-        std::int64_t id = 0;
-        try {
-            id = std::stoll(token, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != token.size())
-            throw InvalidArgumentError("--prompt-ids: '" + token + "' is not a token id; give integers separated by spaces, e.g. \"1 2 3\".");
-        ids.push_back(id);
-    }
-    return ids;
-}
 
 // nullopt for "auto".
 std::optional<c10::ScalarType> parse_dtype(const std::string& name)
@@ -153,7 +134,7 @@ int run_generate(CliContext& context, const GenerateArgs& args)
         throw InvalidArgumentError("The '" + handler->family() + "' family does not build decoder models, so it cannot generate text.");
 
     const VocabularyInfo& vocab = model->vocab_info();
-    std::vector<std::int64_t> prompt = parse_ids(args.prompt_ids);
+    std::vector<std::int64_t> prompt = parse_token_ids(args.prompt_ids, "--prompt-ids");
     std::shared_ptr<tokenizers::Tokenizer> tokenizer;
     if (args.prompt) {
         // Text in, text out: the model's tokenizer (or --tokenizer).

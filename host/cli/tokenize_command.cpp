@@ -11,6 +11,7 @@
 #include "fairseq2/data/tokenizers/tokenizer.hpp"
 #include "fairseq2/error.hpp"
 #include "json_output.hpp"
+#include "token_ids.hpp"
 #include "tokenizer_source.hpp"
 
 namespace fairseq2::cli {
@@ -30,26 +31,6 @@ std::string read_stdin()
     std::ostringstream buffer;
     buffer << std::cin.rdbuf();
     return std::move(buffer).str();
-}
-
-std::vector<std::int64_t> parse_id_list(const std::string& text)
-{
-    std::vector<std::int64_t> ids;
-    std::istringstream stream(text);
-    std::string token;
-    while (stream >> token) {
-        std::size_t used = 0;
-        std::int64_t id = 0;
-        try {
-            id = std::stoll(token, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != token.size())
-            throw InvalidArgumentError("'" + token + "' is not a token id; give integers separated by spaces, e.g. \"1 2 3\".");
-        ids.push_back(id);
-    }
-    return ids;
 }
 
 int run_tokenize(CliContext& context, const TokenizeArgs& args)
@@ -79,7 +60,7 @@ int run_tokenize(CliContext& context, const TokenizeArgs& args)
 int run_detokenize(CliContext& context, const TokenizeArgs& args)
 {
     auto loaded = select_tokenizer(context, args.source);
-    std::vector<std::int64_t> ids = parse_id_list(args.text ? *args.text : read_stdin());
+    std::vector<std::int64_t> ids = parse_token_ids(args.text ? *args.text : read_stdin(), "detokenize");
     std::string text = loaded.tokenizer->decode(ids, args.skip_special);
     if (args.json)
         std::cout << compact_json(boost::json::object{{"text", text}}) << "\n";

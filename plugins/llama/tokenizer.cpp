@@ -71,11 +71,7 @@ std::shared_ptr<Tokenizer> LLaMATokenizerHandler::do_load(const std::filesystem:
                              std::string(tokenizer_format_name(format)) + ".");
     }
     if (use_eot) {
-        SpecialTokens s = tok->special_tokens();
-        if (!s.end_of_turn)
-            throw TokenizerError(file.string() + ": 'use_eot' is set, but the vocabulary has no <|eot_id|>.");
-        s.eos = s.end_of_turn;
-        tok->set_special_tokens(std::move(s), tok->adds_bos());
+        tok->use_end_of_turn_as_eos("use_eot");
     }
     return tok;
 }

@@ -40,11 +40,7 @@ std::shared_ptr<Tokenizer> QwenTokenizerHandler::do_load(const std::filesystem::
     d.chat.suffix = "<|im_end|>\n<|im_start|>assistant\n";
     auto tok = load_hf_tokenizer(file, d);
     if (use_im_end_value != nullptr && use_im_end_value->get_bool()) {
-        SpecialTokens s = tok->special_tokens();
-        if (!s.end_of_turn)
-            throw TokenizerError(file.string() + ": 'use_im_end' is set, but the vocabulary has no <|im_end|>.");
-        s.eos = s.end_of_turn;
-        tok->set_special_tokens(std::move(s), tok->adds_bos());
+        tok->use_end_of_turn_as_eos("use_im_end");
     }
     return tok;
 }

@@ -5,6 +5,7 @@
 #include "bpe_tokenizer.hpp"
 #include "fairseq2/data/tokenizers/tokenizer_loaders.hpp"
 #include "file_reading.hpp"
+#include "special_tokens.hpp"
 
 namespace fairseq2::tokenizers {
 
@@ -421,17 +422,8 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& file, 
         bool from_file = text.has_value();
         if (!text)
             text = fallback;
-        if (!text || text->empty())
-            return std::nullopt;
-        auto id = tok->token_to_id(*text);
-        if (!id) {
-            if (!required)
-                return std::nullopt;
-            throw TokenizerError((from_file ? (config.contains(config_key) ? config_file.string() : file.string()) : file.string()) +
-                                 ": the " + role + " token '" + *text + "' " + (from_file ? "the files name" : "of the family") +
-                                 " is not in the vocabulary.");
-        }
-        return SpecialToken{*text, *id};
+        const std::string where = !from_file ? file.string() : config.contains(config_key) ? config_file.string() : file.string();
+        return detail::find_special(*tok, text, where, role, required, from_file ? "the files name" : "of the family");
     };
     SpecialTokens specials;
     specials.bos = resolve("bos_token", tmpl.before, defaults.bos, "BOS", true);

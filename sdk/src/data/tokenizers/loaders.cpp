@@ -11,6 +11,7 @@
 #include "bpe_tokenizer.hpp"
 #include "fairseq2/data/tokenizers/tokenizer_loaders.hpp"
 #include "file_reading.hpp"
+#include "special_tokens.hpp"
 #include "utf8.hpp"
 
 namespace fairseq2::tokenizers {
@@ -170,28 +171,14 @@ protected:
     }
 };
 
-std::optional<SpecialToken> role(const Tokenizer& tok, const std::optional<std::string>& text, const std::string& file, const char* name,
-                                 bool required)
-{
-    if (!text || text->empty())
-        return std::nullopt;
-    auto id = tok.token_to_id(*text);
-    if (!id) {
-        if (!required)
-            return std::nullopt;
-        throw TokenizerError(file + ": the " + std::string(name) + " token '" + *text + "' of the family is not in the vocabulary.");
-    }
-    return SpecialToken{*text, *id};
-}
-
 SpecialTokens roles_from_defaults(const Tokenizer& tok, const TokenizerDefaults& d, const std::string& file)
 {
     SpecialTokens s;
-    s.bos = role(tok, d.bos, file, "BOS", true);
-    s.eos = role(tok, d.eos, file, "EOS", true);
-    s.pad = role(tok, d.pad, file, "pad", true);
-    s.unk = role(tok, d.unk, file, "unknown", true);
-    s.end_of_turn = role(tok, d.end_of_turn, file, "end-of-turn", false);
+    s.bos = detail::find_special(tok, d.bos, file, "BOS", true);
+    s.eos = detail::find_special(tok, d.eos, file, "EOS", true);
+    s.pad = detail::find_special(tok, d.pad, file, "pad", true);
+    s.unk = detail::find_special(tok, d.unk, file, "unknown", true);
+    s.end_of_turn = detail::find_special(tok, d.end_of_turn, file, "end-of-turn", false);
     return s;
 }
 

@@ -9,6 +9,7 @@
 
 #include "fairseq2/data/tokenizers/tokenizer_loaders.hpp"
 #include "file_reading.hpp"
+#include "special_tokens.hpp"
 
 namespace fairseq2::tokenizers {
 
@@ -205,17 +206,8 @@ std::shared_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::filesystem::p
             return std::nullopt;
         return SpecialToken{*tok->id_to_token(id), id};
     };
-    auto by_text = [&](const std::optional<std::string>& text, const char* role, bool required) -> std::optional<SpecialToken> {
-        if (!text || text->empty())
-            return std::nullopt;
-        auto id = tok->token_to_id(*text);
-        if (!id) {
-            if (!required)
-                return std::nullopt;
-            throw TokenizerError(file.string() + ": the " + std::string(role) + " token '" + *text +
-                                 "' of the family is not in the SentencePiece vocabulary.");
-        }
-        return SpecialToken{*text, *id};
+    auto by_text = [&](const std::optional<std::string>& text, const char* role, bool required) {
+        return detail::find_special(*tok, text, file.string(), role, required);
     };
     // The model's own ids first, the family's tokens where it has none.
     SpecialTokens s;

@@ -118,6 +118,14 @@ void Tokenizer::set_special_tokens(SpecialTokens specials, bool add_bos)
     add_bos_ = add_bos && specials_.bos.has_value();
 }
 
+void Tokenizer::use_end_of_turn_as_eos(std::string_view option)
+{
+    if (!specials_.end_of_turn)
+        throw TokenizerError("'" + std::string(option) + "' is set, but the " + std::string(implementation()) +
+                             " tokenizer has no end-of-turn token.");
+    specials_.eos = specials_.end_of_turn;
+}
+
 void Tokenizer::check_id(std::int64_t id) const
 {
     if (id < 0 || id >= vocab_size())

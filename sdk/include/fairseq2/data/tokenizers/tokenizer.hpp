@@ -114,6 +114,11 @@ public:
     void set_special_tokens(SpecialTokens specials, bool add_bos);
     void set_chat_format(ChatFormat chat) { chat_ = std::move(chat); }
 
+    // Makes the end-of-turn token the EOS, as instruct cards ask (llama's
+    // use_eot, qwen's use_im_end); throws TokenizerError naming `option`
+    // when the tokenizer has no end-of-turn token.
+    void use_end_of_turn_as_eos(std::string_view option);
+
 protected:
     // The ids of valid UTF-8 `text` with nothing added.
     virtual std::vector<std::int64_t> encode_text(std::string_view text) const = 0;
