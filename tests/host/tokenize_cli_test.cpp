@@ -96,6 +96,43 @@ TEST(TokenizerFamilyTest, ChatFormatsEqualTheFilesChatTemplates)
     }
 }
 
+// Llama 1/2 and Mistral: SentencePiece models (here one trained by
+// spm_train at test time), as a model file or as tokenizer.json.
+TEST(TokenizerFamilyTest, SentencePieceFamiliesAddBosAndWrapInstructions)
+{
+    TempDir dir;
+    auto r = test::run_command(test::python() + " " + shell_quote(test::reference_script("make_tokenizer_files.py").string()) + " " +
+                               shell_quote(dir.path().string()) + " " + shell_quote((llama3_dir / "tokenizer.json").string()) + " " +
+                               shell_quote((fs::path(FAIRSEQ2_TEST_REFERENCE_DIR) / "tokenizer_corpus.json").string()));
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    auto h = load_host();
+    tokenizers::TokenizerHub hub(h->context());
+    for (const fs::path& source : {dir / "spm.model", dir / "spm_metaspace"}) {
+        SCOPED_TRACE(source.string());
+        auto llama = hub.load_from_path(source, "llama").tokenizer;
+        auto body = llama->encode("Hello there", tokenizers::EncodeMode::as_is);
+        auto prompt = llama->encode("Hello there", tokenizers::EncodeMode::prompt);
+        ASSERT_EQ(prompt.size(), body.size() + 1);
+        EXPECT_EQ(prompt.front(), 1);  // <s>
+        EXPECT_EQ(llama->encode("Hello there").back(), 2);  // </s>
+
+        auto mistral = hub.load_from_path(source, "mistral").tokenizer;
+        auto chat = mistral->encode_chat("Hello there");
+        auto expected = mistral->encode("[INST] Hello there [/INST]", tokenizers::EncodeMode::prompt);
+        EXPECT_EQ(chat, expected);
+        EXPECT_EQ(chat.front(), 1);
+    }
+    // use_eot is Llama 3's: a SentencePiece model refuses it.
+    EXPECT_THROW(hub.load_from_path(dir / "spm.model", "llama", boost::json::object{{"use_eot", true}}), ConfigError);
+    // A qwen tokenizer is a tokenizer.json.
+    try {
+        hub.load_from_path(dir / "spm.model", "qwen");
+        FAIL() << "no error";
+    } catch (const tokenizers::TokenizerError& e) {
+        EXPECT_EQ(std::string(e.what()), (dir / "spm.model").string() + ": a qwen tokenizer is a Hugging Face tokenizer.json, not a SentencePiece model.");
+    }
+}
+
 TEST(TokenizerFamilyTest, InstructCardsEndAtTheEndOfTurn)
 {
     auto h = load_host();
