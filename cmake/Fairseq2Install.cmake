@@ -20,6 +20,7 @@ set(FAIRSEQ2_INSTALL_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/fairseq2")
 file(RELATIVE_PATH _fairseq2_bin_to_lib "${CMAKE_INSTALL_FULL_BINDIR}" "${CMAKE_INSTALL_FULL_LIBDIR}")
 set_target_properties(fairseq2_cli PROPERTIES INSTALL_RPATH "$ORIGIN/${_fairseq2_bin_to_lib}" INSTALL_RPATH_USE_LINK_PATH ON)
 set_target_properties(fairseq2_sdk fairseq2_host PROPERTIES INSTALL_RPATH "$ORIGIN" INSTALL_RPATH_USE_LINK_PATH ON)
+set_target_properties(fairseq2_plugin_scanner PROPERTIES INSTALL_RPATH "$ORIGIN/.." INSTALL_RPATH_USE_LINK_PATH ON)
 
 set_target_properties(fairseq2_sdk PROPERTIES EXPORT_NAME sdk)
 set_target_properties(fairseq2_host PROPERTIES EXPORT_NAME host)
@@ -30,6 +31,8 @@ install(TARGETS fairseq2_sdk fairseq2_host fairseq2_cli
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+# The host runs the scanner from <libdir>/fairseq2/ to try plugins first.
+install(TARGETS fairseq2_plugin_scanner RUNTIME DESTINATION "${CMAKE_INSTALL_LIBDIR}/fairseq2")
 # The SDK dlopens it from its own folder when a SentencePiece model is read.
 install(TARGETS fairseq2_sentencepiece LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/sdk/include/" "${PROJECT_SOURCE_DIR}/host/include/"

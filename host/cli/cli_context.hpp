@@ -23,6 +23,7 @@ public:
     std::string log_level;
     bool strict_plugins = false;
     bool no_default_plugins = false;
+    bool no_plugin_scan = false;
 
     // Applies the global options (log level); every command calls it first.
     void apply_globals();

@@ -26,6 +26,7 @@ host::Host& CliContext::loaded_host()
             options.plugin_dirs.emplace_back(dir);
         options.strict_plugins = strict_plugins;
         options.use_default_plugin_dir = !no_default_plugins;
+        options.scan_plugins = !no_plugin_scan;
         host_ = std::make_unique<host::Host>(std::move(options));
         try {
             host_->load_plugins();
@@ -85,6 +86,9 @@ int main(int argc, char** argv)
         ->type_name("LEVEL");
     app.add_flag("--no-default-plugins", context.no_default_plugins,
                  "Do not search the installed plugin folder: only --plugin-dir and FAIRSEQ2_PLUGIN_PATH");
+    app.add_flag("--no-plugin-scan", context.no_plugin_scan,
+                 "Load plugins without trying each in a separate process first (also FAIRSEQ2_PLUGIN_SCAN=0); a plugin that crashes then "
+                 "takes this program down");
     app.add_flag("--strict-plugins", context.strict_plugins,
                  "Fail (exit 1) when any plugin cannot be loaded (also FAIRSEQ2_STRICT_PLUGINS=1)");
 
@@ -108,6 +112,11 @@ int main(int argc, char** argv)
         return 1;
     } catch (const std::exception& error) {
         std::cerr << "error: " << error.what() << "\n";
+        return 1;
+    } catch (...) {
+        // A plugin's code may throw anything (an int, its own type).
+        std::cerr << "error: the command failed with an exception that is not a std::exception (thrown by a plugin's code); the "
+                     "plugin of the family in use is broken.\n";
         return 1;
     }
     return exit_code;

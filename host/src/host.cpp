@@ -18,6 +18,7 @@
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/plugin/plugin_api.hpp"
+#include "plugin_scan.hpp"
 
 namespace fairseq2::host {
 
@@ -89,8 +90,80 @@ struct Host::Impl {
     std::vector<PluginRecord> records;
     bool loaded = false;
 
+    // Plugin vetting (HostOptions::scan_plugins), set up by load_plugins().
+    bool scan = false;
+    std::chrono::milliseconds scan_timeout{0};
+    std::filesystem::path scanner;
+    std::unique_ptr<detail::ScanCache> cache;
+
     void load_one(const std::filesystem::path& file);
+    void start_scanning();
+    // What the child made of the plugin ("" when it passed).
+    std::string vet(const std::filesystem::path& file, const PluginHandshake& handshake);
 };
+
+void Host::Impl::start_scanning()
+{
+    scan = options.scan_plugins;
+    if (scan && options.use_plugin_scan_env)
+        if (const char* env = std::getenv("FAIRSEQ2_PLUGIN_SCAN"); env != nullptr && *env != '\0') {
+            auto value = parse_yes_no(env);
+            if (!value)
+                throw InvalidArgumentError(std::string("FAIRSEQ2_PLUGIN_SCAN is '") + env +
+                                           "', which is not a yes/no value; set it to 0 to load plugins without trying them in a child "
+                                           "process, or to 1.");
+            scan = *value;
+        }
+    if (!scan)
+        return;
+    scan_timeout = options.scan_timeout;
+    if (const char* env = std::getenv("FAIRSEQ2_PLUGIN_SCAN_TIMEOUT"); env != nullptr && *env != '\0') {
+        char* end = nullptr;
+        double seconds = std::strtod(env, &end);
+        if (end == env || *end != '\0' || !(seconds > 0))
+            throw InvalidArgumentError(std::string("FAIRSEQ2_PLUGIN_SCAN_TIMEOUT is '") + env + "'; give a positive number of seconds.");
+        scan_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+    }
+    scanner = detail::default_scanner_path();
+    std::error_code error;
+    if (scanner.empty() || !std::filesystem::is_regular_file(scanner, error)) {
+        log().warn("The plugin scanner '{}' is missing, so plugins are loaded without being tried in a separate process first; a plugin "
+                   "that crashes will take this process down. Reinstall fairseq2, or set FAIRSEQ2_PLUGIN_SCAN=0 to silence this.",
+                   scanner.string());
+        scan = false;
+        return;
+    }
+    cache = std::make_unique<detail::ScanCache>(options.scan_cache_file.empty() ? detail::default_scan_cache_file() : options.scan_cache_file);
+}
+
+std::string Host::Impl::vet(const std::filesystem::path& file, const PluginHandshake& handshake)
+{
+    std::error_code error;
+    const auto canonical = std::filesystem::weakly_canonical(file, error).string();
+    detail::FileStamp stamp;
+    stamp.size = std::filesystem::file_size(file, error);
+    stamp.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::filesystem::last_write_time(file, error).time_since_epoch()).count();
+    stamp.handshake = handshake.name + "|" + handshake.version + "|" + std::to_string(handshake.abi_version) + "|" + handshake.torch_version +
+                      "|" + handshake.sdk_version;
+    if (auto cached = cache->find(canonical, stamp)) {
+        log().debug("Plugin {}: scan result from the cache ({}).", file.string(), cached->failure.empty() ? "passed" : "failed");
+        return cached->failure;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    detail::ScanResult result;
+    try {
+        result = detail::scan_in_child(scanner, file, scan_timeout);
+    } catch (const std::exception& e) {
+        // Not the plugin's fault: load it as without scanning, uncached.
+        log().warn("Plugin {} could not be tried in a separate process ({}); loading it directly.", file.string(), e.what());
+        return {};
+    }
+    log().debug("Plugin {}: tried in a separate process in {:.3f} s ({}).", file.string(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                result.failure.empty() ? "passed" : result.failure);
+    cache->store(canonical, stamp, result);
+    return result.failure;
+}
 
 Host::Host(HostOptions options) : impl_{std::make_unique<Impl>()}
 {
@@ -153,6 +226,7 @@ void Host::load_plugins()
     if (impl_->loaded)
         return;
     impl_->loaded = true;
+    impl_->start_scanning();
     for (const auto& dir : plugin_search_path()) {
         std::error_code error;
         if (!std::filesystem::is_directory(dir, error)) {
@@ -175,6 +249,8 @@ void Host::load_plugins()
         for (const auto& file : files)
             impl_->load_one(file);
     }
+    if (impl_->cache)
+        impl_->cache->save();
     if (strict_plugins())
         require_all_plugins_loaded();
 }
@@ -192,6 +268,9 @@ void Host::Impl::load_one(const std::filesystem::path& file)
         record.version = handshake.version;
         if (std::string reason = incompatibility(handshake); !reason.empty())
             throw PluginFileError(file, reason);
+        if (scan)
+            if (std::string failure = vet(file, handshake); !failure.empty())
+                throw PluginFileError(file, failure + ", so it was not loaded into this one; fix the plugin or remove it from the plugin folder.");
 
         std::shared_ptr<Library> library = open_library(file);
         // The loaded image must be the file inspected (it may have been

@@ -5,6 +5,7 @@
 // A plugin that fails is recorded (and logged) with its file and cause and
 // leaves nothing registered; the others still load.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -27,6 +28,20 @@ struct HostOptions {
     // Then FAIRSEQ2_STRICT_PLUGINS (1/true/yes/on or 0/false/no/off) may
     // turn strict loading on.
     bool use_strict_plugins_env = true;
+    // Try every plugin in a child process (fairseq2-plugin-scanner, beside
+    // the host library) before loading it: one that crashes, exits or hangs
+    // while it loads or sets up is marked failed, with what happened, and
+    // never loaded into this process. Results are cached by file, size,
+    // modification time and handshake (scan_cache_file), so a warm start
+    // starts no child. Embedders that want in-process loading only turn it
+    // off; FAIRSEQ2_PLUGIN_SCAN=0 (or --no-plugin-scan) turns it off too.
+    bool scan_plugins = true;
+    bool use_plugin_scan_env = true;
+    // How long a child may take (FAIRSEQ2_PLUGIN_SCAN_TIMEOUT, in seconds, overrides).
+    std::chrono::milliseconds scan_timeout{10000};
+    // Empty: $FAIRSEQ2_CACHE_DIR/plugin-scan.json, else
+    // $XDG_CACHE_HOME/fairseq2/plugin-scan.json, else ~/.cache/fairseq2/plugin-scan.json.
+    std::filesystem::path scan_cache_file;
 };
 
 enum class PluginStatus { loaded, failed };
