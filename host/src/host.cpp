@@ -8,6 +8,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <atomic>
+#include <thread>
 
 #define BOOST_DLL_USE_STD_FS
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -95,9 +97,12 @@ struct Host::Impl {
     std::chrono::milliseconds scan_timeout{0};
     std::filesystem::path scanner;
     std::unique_ptr<detail::ScanCache> cache;
+    std::set<std::string> fresh;  // scanned by this host, not read from the cache
 
     void load_one(const std::filesystem::path& file);
     void start_scanning();
+    void prescan(const std::vector<std::filesystem::path>& files);
+    detail::FileStamp stamp_of(const std::filesystem::path& file, const PluginHandshake& handshake) const;
     // What the child made of the plugin ("" when it passed).
     std::string vet(const std::filesystem::path& file, const PluginHandshake& handshake);
 };
@@ -136,17 +141,78 @@ void Host::Impl::start_scanning()
     cache = std::make_unique<detail::ScanCache>(options.scan_cache_file.empty() ? detail::default_scan_cache_file() : options.scan_cache_file);
 }
 
-std::string Host::Impl::vet(const std::filesystem::path& file, const PluginHandshake& handshake)
+detail::FileStamp Host::Impl::stamp_of(const std::filesystem::path& file, const PluginHandshake& handshake) const
 {
     std::error_code error;
-    const auto canonical = std::filesystem::weakly_canonical(file, error).string();
     detail::FileStamp stamp;
     stamp.size = std::filesystem::file_size(file, error);
     stamp.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::filesystem::last_write_time(file, error).time_since_epoch()).count();
     stamp.handshake = handshake.name + "|" + handshake.version + "|" + std::to_string(handshake.abi_version) + "|" + handshake.torch_version +
                       "|" + handshake.sdk_version;
+    return stamp;
+}
+
+void Host::Impl::prescan(const std::vector<std::filesystem::path>& files)
+{
+    // The plugins a child must try: compatible, and not in the cache.
+    struct Job {
+        std::filesystem::path file;
+        std::string canonical;
+        detail::FileStamp stamp;
+        std::optional<detail::ScanResult> result;
+        double seconds = 0;
+    };
+    std::vector<Job> jobs;
+    for (const auto& file : files) {
+        try {
+            const PluginHandshake handshake = inspect_plugin(file);
+            if (!incompatibility(handshake).empty())
+                continue;
+            std::error_code error;
+            Job job{file, std::filesystem::weakly_canonical(file, error).string(), stamp_of(file, handshake), std::nullopt, 0};
+            if (!cache->find(job.canonical, job.stamp))
+                jobs.push_back(std::move(job));
+        } catch (const std::exception&) {
+            // load_one() reports it.
+        }
+    }
+    if (jobs.empty())
+        return;
+    // As many children at once as the machine has hardware threads.
+    const std::size_t width = std::max<std::size_t>(1, std::min<std::size_t>(std::thread::hardware_concurrency(), jobs.size()));
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < width; ++w)
+        workers.emplace_back([&] {
+            for (std::size_t i; (i = next.fetch_add(1)) < jobs.size();) {
+                const auto start = std::chrono::steady_clock::now();
+                try {
+                    jobs[i].result = detail::scan_in_child(scanner, jobs[i].file, scan_timeout);
+                } catch (const std::exception&) {
+                    // vet() tries again and reports it.
+                }
+                jobs[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            }
+        });
+    for (auto& w : workers)
+        w.join();
+    for (const auto& job : jobs)
+        if (job.result) {
+            log().debug("Plugin {}: tried in a separate process in {:.3f} s ({}).", job.file.string(), job.seconds,
+                        job.result->failure.empty() ? "passed" : job.result->failure);
+            cache->store(job.canonical, job.stamp, *job.result);
+            fresh.insert(job.canonical);
+        }
+}
+
+std::string Host::Impl::vet(const std::filesystem::path& file, const PluginHandshake& handshake)
+{
+    std::error_code error;
+    const auto canonical = std::filesystem::weakly_canonical(file, error).string();
+    const detail::FileStamp stamp = stamp_of(file, handshake);
     if (auto cached = cache->find(canonical, stamp)) {
-        log().debug("Plugin {}: scan result from the cache ({}).", file.string(), cached->failure.empty() ? "passed" : "failed");
+        if (!fresh.count(canonical))
+            log().debug("Plugin {}: scan result from the cache ({}).", file.string(), cached->failure.empty() ? "passed" : "failed");
         return cached->failure;
     }
     const auto start = std::chrono::steady_clock::now();
@@ -227,6 +293,7 @@ void Host::load_plugins()
         return;
     impl_->loaded = true;
     impl_->start_scanning();
+    std::vector<std::filesystem::path> all;
     for (const auto& dir : plugin_search_path()) {
         std::error_code error;
         if (!std::filesystem::is_directory(dir, error)) {
@@ -246,9 +313,14 @@ void Host::load_plugins()
             continue;
         }
         std::sort(files.begin(), files.end());
-        for (const auto& file : files)
-            impl_->load_one(file);
+        all.insert(all.end(), files.begin(), files.end());
     }
+    // The children of the plugins not in the scan cache run side by side;
+    // the plugins are then loaded one by one, in order.
+    if (impl_->scan)
+        impl_->prescan(all);
+    for (const auto& file : all)
+        impl_->load_one(file);
     if (impl_->cache)
         impl_->cache->save();
     if (strict_plugins())
