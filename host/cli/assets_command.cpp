@@ -84,9 +84,12 @@ CardRow describe_row(const AssetStore& store, const AssetStore::Source& source, 
     return row;
 }
 
-int list_assets(CliContext& context, const std::string& kind, bool json)
+int list_assets(CliContext& context, const std::string& kind, bool json, bool strict)
 {
-    const AssetStore& store = context.hub().asset_store();
+    // --strict: a card file that cannot be read fails the command instead of
+    // being a warning.
+    std::shared_ptr<AssetStore> strict_store = strict ? AssetStore::load_default(context.host().context(), true) : nullptr;
+    const AssetStore& store = strict ? *strict_store : context.hub().asset_store();
     boost::json::array groups;
     for (const auto& source : store.sources()) {
         std::vector<CardRow> rows;
@@ -171,14 +174,16 @@ void add_assets_commands(CLI::App& app, CliContext& context, int& exit_code)
     struct ListArgs {
         std::string kind = "all";
         bool json = false;
+        bool strict = false;
     };
     auto list_args = std::make_shared<ListArgs>();
     auto* list = assets->add_subcommand("list", "List asset cards, user cards first, grouped by source");
     list->add_option("--kind", list_args->kind, "model or all (default all)")->check(CLI::IsMember({"model", "all"}));
     list->add_flag("--json", list_args->json, "Print JSON");
+    list->add_flag("--strict", list_args->strict, "Fail (exit 1) when a card file cannot be read, instead of warning and leaving its cards out");
     list->callback([&context, &exit_code, list_args] {
         context.apply_globals();
-        exit_code = list_assets(context, list_args->kind, list_args->json);
+        exit_code = list_assets(context, list_args->kind, list_args->json, list_args->strict);
     });
 
     struct ShowArgs {

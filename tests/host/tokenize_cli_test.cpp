@@ -157,22 +157,22 @@ TEST(TokenizerFamilyTest, InstructCardsEndAtTheEndOfTurn)
 TEST(TokenizerFamilyTest, CardsNameTheirTokenizer)
 {
     TempDir dir;
-    // Beside the card folder: JSON files inside it would be read as cards.
-    fs::create_directories(dir / "cards");
-    fs::create_directories(dir / "files");
+    // Inside the card folder: its tokenizer.json and tokenizer_config.json
+    // are not cards and are skipped.
+    fs::create_directories(dir / "cards" / "files");
     fs::create_directories(dir / "hf");
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
-        fs::copy_file(llama3_dir / f, dir / "files" / f);
+        fs::copy_file(llama3_dir / f, dir / "cards" / "files" / f);
         fs::copy_file(qwen3_dir / f, dir / "hf" / f);
     }
     test::write_file(dir / "cards" / "cards.yaml",
-                     "name: relative\nmodel_family: llama\ntokenizer: ../files/tokenizer.json\n---\n"
+                     "name: relative\nmodel_family: llama\ntokenizer: files/tokenizer.json\n---\n"
                      "name: instruct\nbase: relative\ntokenizer_config:\n  use_eot: true\n---\n"
                      "name: other_family\nmodel_family: llama\ntokenizer_family: qwen\ntokenizer: " + (dir / "hf").string() + "\n---\n"
                      "name: from_checkpoint\nmodel_family: qwen\ncheckpoint: " + (dir / "hf" / "model.safetensors").string() + "\n---\n"
                      "name: bad_config\nbase: relative\ntokenizer_config:\n  use_im_end: true\n---\n"
                      "name: nothing\nmodel_family: llama\n---\n"
-                     "name: missing\nmodel_family: llama\ntokenizer: ../files/none.model\n");
+                     "name: missing\nmodel_family: llama\ntokenizer: files/none.model\n");
     auto h = load_host();
     test::EnvVar user("FAIRSEQ2_USER_ASSET_DIR", (dir / "cards").string());
     test::EnvVar system("FAIRSEQ2_ASSET_DIR", "/nonexistent");
@@ -180,7 +180,7 @@ TEST(TokenizerFamilyTest, CardsNameTheirTokenizer)
 
     auto relative = hub.load("relative");
     EXPECT_EQ(relative.family, "llama");
-    EXPECT_EQ(fs::weakly_canonical(relative.file), dir / "files" / "tokenizer.json");
+    EXPECT_EQ(relative.file, dir / "cards" / "files" / "tokenizer.json");
     EXPECT_EQ(relative.tokenizer->special_tokens().eos->id, 128001);
     EXPECT_EQ(hub.load("instruct").tokenizer->special_tokens().eos->id, 128009);
 
@@ -209,7 +209,7 @@ TEST(TokenizerFamilyTest, CardsNameTheirTokenizer)
     EXPECT_NE(message("nothing").find("The 'nothing' asset card names neither a tokenizer nor a checkpoint"), std::string::npos)
         << message("nothing");
     EXPECT_EQ(message("missing"), "The tokenizer of the 'missing' asset card cannot be found at the '" +
-                                      (dir / "files" / "none.model").string() + "' path its 'tokenizer' field gives.");
+                                      (dir / "cards" / "files" / "none.model").string() + "' path its 'tokenizer' field gives.");
 }
 
 TEST(TokenizeCliTest, ACheckpointDirectorySuppliesItsTokenizer)

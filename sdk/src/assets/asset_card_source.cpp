@@ -1,10 +1,15 @@
 #include "fairseq2/assets/asset_card_source.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <map>
+#include <sstream>
+
+#include <boost/json.hpp>
 
 #include "fairseq2/assets/asset_error.hpp"
 #include "fairseq2/assets/card_loader.hpp"
+#include "fairseq2/logging.hpp"
 #include "fairseq2/runtime/runtime_context.hpp"
 
 namespace fairseq2::assets {
@@ -23,7 +28,33 @@ AssetCardSource::AssetCardSource(std::vector<AssetCardData> cards)
     }
 }
 
-std::shared_ptr<AssetCardSource> AssetCardSource::from_directory(const std::filesystem::path& dir)
+namespace {
+
+// Whether a JSON file has a card's shape: an object with a string `name`,
+// or a non-empty list of such objects. A file that is not valid JSON is
+// taken for a broken card file, so its parse error is reported.
+bool has_card_shape(const std::filesystem::path& file)
+{
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    boost::system::error_code error;
+    boost::json::value value = boost::json::parse(text.str(), error);
+    if (error)
+        return true;
+    auto is_card = [](const boost::json::value& v) {
+        const auto* object = v.if_object();
+        const boost::json::value* name = object != nullptr ? object->if_contains("name") : nullptr;
+        return name != nullptr && name->is_string();
+    };
+    if (value.is_array())
+        return !value.get_array().empty() && std::all_of(value.get_array().begin(), value.get_array().end(), is_card);
+    return is_card(value);
+}
+
+}  // namespace
+
+std::shared_ptr<AssetCardSource> AssetCardSource::from_directory(const std::filesystem::path& dir, bool strict)
 {
     std::error_code error;
     if (!std::filesystem::exists(dir, error))
@@ -49,9 +80,21 @@ std::shared_ptr<AssetCardSource> AssetCardSource::from_directory(const std::file
     std::sort(files.begin(), files.end());
 
     std::vector<AssetCardData> cards;
-    for (const auto& file : files)
-        for (auto& card : load_card_file(file))
-            cards.push_back(std::move(card));
+    for (const auto& file : files) {
+        if (file.extension() == ".json" && !has_card_shape(file)) {
+            log().debug("'{}' is not an asset card (a JSON file without a card's 'name'); skipping it.", file.string());
+            continue;
+        }
+        try {
+            for (auto& card : load_card_file(file))
+                cards.push_back(std::move(card));
+        } catch (const AssetError& error) {
+            if (strict)
+                throw;
+            log().warn("{} Its cards are left out; the other card files still load (`fairseq2 assets list --strict` makes this an error).",
+                       error.what());
+        }
+    }
     return std::make_shared<AssetCardSource>(std::move(cards));
 }
 

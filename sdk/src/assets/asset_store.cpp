@@ -19,7 +19,7 @@ void AssetStore::add_source(std::string name, std::string location, std::shared_
     sources_.push_back(Source{std::move(name), std::move(location), std::move(cards)});
 }
 
-std::shared_ptr<AssetStore> AssetStore::load_default(RuntimeContext& context)
+std::shared_ptr<AssetStore> AssetStore::load_default(RuntimeContext& context, bool strict)
 {
     auto store = std::make_shared<AssetStore>();
     for (const auto& [name, variable, dir] : {std::tuple{"user", "FAIRSEQ2_USER_ASSET_DIR", user_asset_dir()},
@@ -28,7 +28,7 @@ std::shared_ptr<AssetStore> AssetStore::load_default(RuntimeContext& context)
         const char* set = std::getenv(variable);
         if (set != nullptr && *set != '\0' && !std::filesystem::exists(dir, error))
             log().warn("The {} asset folder '{}' (from ${}) does not exist; it has no cards.", name, dir.string(), variable);
-        store->add_source(name, dir.string(), AssetCardSource::from_directory(dir));
+        store->add_source(name, dir.string(), AssetCardSource::from_directory(dir, strict));
     }
     auto registry = context.get_registry<AssetCardSource>();
     for (const auto& key : registry.keys())

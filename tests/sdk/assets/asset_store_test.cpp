@@ -18,6 +18,7 @@
 #include "fairseq2/assets/asset_error.hpp"
 #include "fairseq2/assets/asset_store.hpp"
 #include "fairseq2/assets/card_loader.hpp"
+#include "fairseq2/logging.hpp"
 #include "fairseq2/runtime/runtime_context.hpp"
 #include "test_support.hpp"
 
@@ -417,20 +418,59 @@ TEST(AssetStoreTest, PathFields)
               "card is not in a folder to resolve it against; give an absolute path.");
 }
 
-TEST(AssetStoreTest, BrokenFilesFailTheStore)
+TEST(AssetStoreTest, BrokenFilesAreWarningsUnlessStrict)
 {
     AssetDirs dirs;
     write_file(dirs.user / "good.yaml", "name: good\n");
     write_file(dirs.system / "broken.yaml", "name: broken\nmodel_config: {model_dim: 64\n");
     RuntimeContext context;
-    const std::string message = error_of<assets::AssetError>([&] { AssetStore::load_default(context); });
+
+    // Strict: the broken file fails the store, naming the file and line.
+    const std::string message = error_of<assets::AssetError>([&] { AssetStore::load_default(context, /*strict=*/true); });
     EXPECT_EQ(message.rfind("The asset card file '" + (dirs.system / "broken.yaml").string() + "' is not valid YAML: ", 0), 0u) << message;
     EXPECT_NE(message.find(" at line 3, column 1."), std::string::npos) << message;
+
+    // By default it is one warning with the same words, and the other cards load.
+    std::string warnings;
+    {
+        ScopedLogSink sink([&](LogLevel level, std::string_view text) {
+            if (level == LogLevel::warn)
+                warnings += std::string(text) + "\n";
+        });
+        auto store = AssetStore::load_default(context);
+        EXPECT_EQ(store->card_names(), (std::vector<std::string>{"good"}));
+    }
+    EXPECT_EQ(warnings, message + " Its cards are left out; the other card files still load (`fairseq2 assets list --strict` makes this an "
+                                  "error).\n");
 
     // A folder named in the environment that does not exist only has no cards.
     ScopedEnv env{{"FAIRSEQ2_ASSET_DIR", (dirs.root / "missing").string()}};
     auto store = AssetStore::load_default(context);
     EXPECT_EQ(store->card_names(), (std::vector<std::string>{"good"}));
+}
+
+// People keep checkpoints and tokenizers beside their cards: JSON files
+// without a card's shape are not cards.
+TEST(AssetStoreTest, FilesThatAreNotCardsAreSkipped)
+{
+    TempDir dir;
+    write_file(dir / "card.yaml", "name: a\nmodel_family: llama\n");
+    write_file(dir / "cards.json", R"([{"name": "b"}, {"name": "c"}])");
+    write_file(dir / "one.json", R"({"name": "d", "model_family": "llama"})");
+    std::filesystem::create_directories(dir / "model");
+    write_file(dir / "model" / "config.json", R"({"model_type": "llama", "hidden_size": 64})");
+    write_file(dir / "model" / "tokenizer.json", R"({"version": "1.0", "model": {"type": "BPE", "vocab": {}}})");
+    write_file(dir / "model" / "tokenizer_config.json", R"({"bos_token": "<s>", "add_bos_token": true})");
+    write_file(dir / "model" / "model.safetensors.index.json", R"({"metadata": {}, "weight_map": {}})");
+    write_file(dir / "model" / "params.json", R"({"dim": 64, "n_layers": 2})");
+    write_file(dir / "model" / "list.json", R"([1, 2, 3])");
+    write_file(dir / "model" / "named_number.json", R"({"name": 3})");
+    write_file(dir / "model" / "tokenizer.model", "not a card");
+    auto source = AssetCardSource::from_directory(dir.path(), /*strict=*/true);
+    std::vector<std::string> names;
+    for (const auto& card : source->cards())
+        names.push_back(card->name);
+    EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 TEST(AssetStoreTest, PluginCardsWithBadTextFailRegistration)

@@ -26,9 +26,15 @@ public:
     // Throws AssetError naming both places when two cards have one name.
     explicit AssetCardSource(std::vector<AssetCardData> cards);
 
-    // Every card file under `dir`, recursively, in path order (hidden files
-    // and folders skipped); no cards when `dir` does not exist.
-    static std::shared_ptr<AssetCardSource> from_directory(const std::filesystem::path& dir);
+    // The cards of the card files under `dir`, recursively, in path order
+    // (hidden entries skipped): YAML files (.yaml, .yml), and JSON files that have a card's
+    // shape (an object with a string `name`, or a list of such objects).
+    // Other files, such as the config.json, tokenizer.json or shard indexes
+    // people keep beside their cards, are not cards and are skipped. A card
+    // file that cannot be read or parsed is a warning naming the file and
+    // line, and its cards are left out; with `strict` it is an AssetError.
+    // A missing folder has no cards.
+    static std::shared_ptr<AssetCardSource> from_directory(const std::filesystem::path& dir, bool strict = false);
 
     // The cards of embedded YAML text; `label` names it in messages.
     static std::shared_ptr<AssetCardSource> from_yaml(std::string_view text, const std::string& label);

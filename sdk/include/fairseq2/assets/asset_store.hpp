@@ -40,8 +40,9 @@ public:
 
     // fairseq2's store: the cards of user_asset_dir(), of system_asset_dir(),
     // then those registered in `context` (AssetCardSource registry, in key
-    // order). Throws AssetError for a card file that cannot be read.
-    static std::shared_ptr<AssetStore> load_default(RuntimeContext& context);
+    // order). A card file that cannot be read is a warning, and with
+    // `strict` an AssetError (see AssetCardSource::from_directory).
+    static std::shared_ptr<AssetStore> load_default(RuntimeContext& context, bool strict = false);
 
     const std::vector<Source>& sources() const noexcept { return sources_; }
 
