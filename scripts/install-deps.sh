@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libfmt-dev libgtest-dev libcli11-dev libyaml-cpp-dev
   python3-torch
-  libsentencepiece-dev sentencepiece python3-sentencepiece libpcre2-dev libicu-dev
+  libsentencepiece-dev sentencepiece python3-sentencepiece libpcre2-dev libicu-dev zlib1g-dev
 )
 
 missing=()

@@ -168,6 +168,15 @@ def make_all(out):
     torch.save(custom, p("custom_key.pt"))
     torch.save(custom, p("custom_key_proto4.pt"), pickle_protocol=4)
 
+    # Many small tensors, each with its own storage, in an OrderedDict with
+    # _metadata, as a large model's state dict is: the reader's object budget
+    # must not refuse what real checkpoints hold.
+    many = collections.OrderedDict()
+    for i in range(20000):
+        many["layers.%d.weight" % i] = torch.full((2,), float(i))
+    many._metadata = collections.OrderedDict((("layers.%d" % i, {"version": 1}) for i in range(20000)))
+    torch.save({"model": many, "step": 7}, p("many_tensors.pt"))
+
     write_description(p("expected.txt"), {**sd, **{"ddp." + k: v for k, v in ddp.items()}})
 
     # Failure cases.

@@ -39,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -51,6 +52,7 @@
 #include <ATen/core/Dict.h>
 #include <ATen/core/List.h>
 #include <ATen/core/ivalue.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/core/Storage.h>
 #include <c10/util/Exception.h>
 #include <boost/json.hpp>
@@ -60,6 +62,7 @@
 
 #include "fairseq2/checkpoint/atomic_file.hpp"
 #include "fairseq2/error.hpp"
+#include "zip_reader.hpp"
 
 namespace fairseq2::checkpoint {
 namespace {
@@ -176,9 +179,10 @@ struct Item {
 
     Kind kind = Kind::value;
     IValue value;
-    // Shared, so that copying an Item (memo, DUP) is O(1) whatever it holds.
+    // Shared, so that copying an Item (memo, DUP) is O(1) whatever it holds,
+    // and an Item stays small (the stack and memo hold many).
     std::shared_ptr<const TupleNode> tuple;
-    Global global;
+    std::shared_ptr<const Global> global;
 
     const std::vector<Item>& elements() const;
 
@@ -193,12 +197,36 @@ struct Item {
 // persistent ids and REDUCE arguments do) until it is stored as a value.
 struct TupleNode {
     std::vector<Item> items;
-    int depth = 1;               // tuple nesting, bounded by max_tuple_depth
+    int height = 1;              // nesting height, bounded by max_nesting_depth
+    std::uint64_t cost = 0;      // charged to the object budget
     mutable IValue converted;    // the ivalue::Tuple, once made (shared, like in Python)
 };
 
-// Deeper tuples are refused, which bounds the recursion in to_value().
-constexpr int max_tuple_depth = 256;
+// Containers (dicts, lists, tuples) nested deeper are refused. That bounds
+// every recursion over the result: to_value(), the conversions and messages
+// that walk it, and the destructors of nested IValues, which are recursive.
+// State dicts nest 3 to 6 deep.
+constexpr int max_nesting_depth = 100;
+
+// What the objects of a pickle may cost at most: a floor for small files,
+// plus a multiple of the pickle's size. A real state dict's objects (the
+// dict, its tensors and the memo's references) cost about 25 times its
+// pickle; a hostile pickle of 1-byte opcodes that each create a container is
+// stopped here rather than by the machine running out of memory.
+constexpr std::uint64_t object_budget_floor = std::uint64_t{32} << 20;
+constexpr std::uint64_t object_budget_per_pickle_byte = 48;
+
+// Heap costs of what the unpickler creates, as measured with LibTorch 1.13
+// (peak RSS over a million of each); the stack and the memo are counted by
+// their own size.
+constexpr std::uint64_t cost_dict = 448;
+constexpr std::uint64_t cost_dict_entry = 96;
+constexpr std::uint64_t cost_list = 160;
+constexpr std::uint64_t cost_list_element = 16;
+constexpr std::uint64_t cost_string = 64;
+constexpr std::uint64_t cost_tensor = 512;
+constexpr std::uint64_t cost_memo_entry = 64;
+constexpr std::uint64_t cost_tuple = 160;  // a TupleNode and its control block, before its items
 
 const std::vector<Item>& Item::elements() const {
     return tuple->items;
@@ -253,11 +281,18 @@ std::optional<c10::ScalarType> dtype_global(std::string_view name) {
 class Unpickler {
 public:
     Unpickler(const std::filesystem::path& path,
-              caffe2::serialize::PyTorchStreamReader& reader,
+              const detail::ZipReader& reader,
+              const std::string& prefix,
               const char* data,
               std::size_t size,
               const StorageReadCallback& on_storage)
-        : path_(path), reader_(reader), data_(data), size_(size), on_storage_(on_storage) {}
+        : path_(path),
+          reader_(reader),
+          prefix_(prefix),
+          data_(data),
+          size_(size),
+          on_storage_(on_storage),
+          budget_(object_budget_floor + object_budget_per_pickle_byte * size) {}
 
     IValue run();
 
@@ -292,6 +327,7 @@ private:
 
     std::string read_string(std::uint64_t n) {
         const char* p = take(n);
+        charge(cost_string + n);
         return std::string(p, static_cast<std::size_t>(n));
     }
 
@@ -307,19 +343,25 @@ private:
     }
 
     // The stack.
-    void push(Item item) { stack_.push_back(std::move(item)); }
+    void push(Item item) {
+        stack_.push_back(std::move(item));
+        check_budget();
+    }
 
-    void push(IValue value) { stack_.push_back(Item::of(std::move(value))); }
+    void push(IValue value) { push(Item::of(std::move(value))); }
 
     void push_tuple(std::vector<Item> items) {
         auto node = std::make_shared<TupleNode>();
         for (const Item& element : items) {
-            if (element.kind == Item::Kind::tuple) {
-                node->depth = std::max(node->depth, element.tuple->depth + 1);
-            }
+            node->height = std::max(node->height, height(element) + 1);
         }
-        if (node->depth > max_tuple_depth) {
-            fail_at("its tuples are nested more than " + std::to_string(max_tuple_depth) + " deep.");
+        if (node->height > max_nesting_depth) {
+            fail_at("its containers are nested more than " + std::to_string(max_nesting_depth) + " deep.");
+        }
+        node->cost = cost_tuple + items.size() * sizeof(Item);
+        charge(node->cost);
+        for (const Item& element : items) {
+            seal(element);
         }
         node->items = std::move(items);
         Item item;
@@ -352,6 +394,7 @@ private:
         }
         std::size_t mark = marks_.back();
         marks_.pop_back();
+        check_budget((stack_.size() - mark) * sizeof(Item));  // the items, moved out
         std::vector<Item> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
                                 std::make_move_iterator(stack_.end()));
         stack_.resize(mark);
@@ -367,6 +410,53 @@ private:
     void append(Item& list, const Item& value);
     void set_item(Item& dict, const Item& key, const Item& value);
 
+    // Memory and nesting bounds. Every dict and list is made by new_list()
+    // or new_dict(), which record its height (1 when empty); inserting a
+    // value raises its container's height and seals the value, and a sealed
+    // container can no longer change. Python's pickler fills each container
+    // before placing it in another, so real pickles never modify a sealed
+    // one; refusing to keeps every recorded height exact and rules out
+    // cycles (a container inside itself).
+    struct ContainerInfo {
+        int height = 1;
+        bool sealed = false;
+    };
+    void charge(std::uint64_t bytes) {
+        used_ += bytes;
+        check_budget();
+    }
+    void check_budget(std::uint64_t extra = 0) const {
+        if (used_ + extra + stack_.capacity() * sizeof(Item) > budget_) {
+            fail_at("its objects would take more than " + std::to_string(budget_ >> 20) + " MiB of memory, more than " +
+                    "a pickle of " + std::to_string(size_) + " bytes can need; the archive is damaged or hostile.");
+        }
+    }
+    // A tuple that an opcode consumed (REDUCE's arguments, a persistent id)
+    // is given back to the budget when nothing else holds it.
+    void release(Item& item) {
+        if (item.kind == Item::Kind::tuple && item.tuple.use_count() == 1) {
+            used_ -= std::min(used_, item.tuple->cost);
+            item.tuple.reset();
+        }
+    }
+    Item new_list();
+    Item new_dict();
+    static const void* container_key(const Item& item);
+    int height(const Item& item) const;
+    void seal(const Item& item);
+    // The info of `target` for a modification; fails when it is sealed or
+    // when `value` is `target` itself.
+    ContainerInfo& modify(const Item& target, const Item& value, const char* what);
+    void read_record(const detail::ZipRecord& record, void* out) const {
+        try {
+            reader_.read(record, out);
+        } catch (const detail::ZipError& e) {
+            fail_read(path_, std::string("its zip container is damaged or truncated (") + e.what() + ").");
+        } catch (const std::system_error& e) {
+            fail_read(path_, std::string(e.what()) + ".");
+        }
+    }
+
     Global resolve_global(const std::string& module, const std::string& name) const;
     Item call(const Item& callable, const Item& args);
     Item persistent_load(const Item& pid);
@@ -374,7 +464,8 @@ private:
     Item rebuild_tensor(const std::vector<Item>& args);
 
     const std::filesystem::path& path_;
-    caffe2::serialize::PyTorchStreamReader& reader_;
+    const detail::ZipReader& reader_;
+    const std::string& prefix_;  // "archive/": the folder every record is in
     const char* data_;
     std::size_t size_;
     const StorageReadCallback& on_storage_;
@@ -387,6 +478,10 @@ private:
 
     // Loaded storage records by key, so tensors sharing one share it here.
     std::unordered_map<std::string, c10::Storage> storages_;
+
+    std::unordered_map<const void*, ContainerInfo> containers_;
+    std::uint64_t used_ = 0;
+    std::uint64_t budget_;
 };
 
 IValue Unpickler::to_value(const Item& item) const {
@@ -407,10 +502,10 @@ IValue Unpickler::to_value(const Item& item) const {
             return node.converted;
         }
         case Item::Kind::global:
-            if (item.global.type == Global::Type::dtype) {
-                return IValue(item.global.dtype);
+            if (item.global->type == Global::Type::dtype) {
+                return IValue(item.global->dtype);
             }
-            fail_at("it stores the Python object '" + item.global.name +
+            fail_at("it stores the Python object '" + item.global->name +
                     "' itself as a value, which is not supported.");
     }
     fail_at("it stores an unknown object as a value.");
@@ -436,10 +531,69 @@ std::vector<std::int64_t> Unpickler::expect_int_tuple(const Item& item, const ch
     return out;
 }
 
+Item Unpickler::new_list() {
+    charge(cost_list);
+    Item item = Item::of(c10::impl::GenericList(c10::AnyType::get()));
+    containers_.insert_or_assign(container_key(item), ContainerInfo{});
+    return item;
+}
+
+Item Unpickler::new_dict() {
+    charge(cost_dict);
+    Item item = Item::of(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get()));
+    containers_.insert_or_assign(container_key(item), ContainerInfo{});
+    return item;
+}
+
+const void* Unpickler::container_key(const Item& item) {
+    if (item.kind == Item::Kind::value && (item.value.isList() || item.value.isGenericDict())) {
+        return item.value.internalToPointer();
+    }
+    return nullptr;
+}
+
+int Unpickler::height(const Item& item) const {
+    if (item.kind == Item::Kind::tuple) {
+        return item.tuple->height;
+    }
+    if (const void* key = container_key(item)) {
+        auto it = containers_.find(key);
+        return it == containers_.end() ? 1 : it->second.height;
+    }
+    return 0;
+}
+
+void Unpickler::seal(const Item& item) {
+    if (const void* key = container_key(item)) {
+        containers_[key].sealed = true;
+    }
+}
+
+Unpickler::ContainerInfo& Unpickler::modify(const Item& target, const Item& value, const char* what) {
+    const void* key = container_key(target);
+    ContainerInfo& info = containers_[key];
+    if (info.sealed) {
+        fail_at(std::string(what) + " modifies a container after it was placed inside another one, which "
+                "torch.save never does.");
+    }
+    if (key != nullptr && key == container_key(value)) {
+        fail_at(std::string(what) + " places a container inside itself.");
+    }
+    int h = height(value) + 1;
+    if (h > max_nesting_depth) {
+        fail_at("its containers are nested more than " + std::to_string(max_nesting_depth) + " deep.");
+    }
+    info.height = std::max(info.height, h);
+    return info;
+}
+
 void Unpickler::append(Item& list, const Item& value) {
     if (list.kind != Item::Kind::value || !list.value.isList()) {
         fail_at("APPEND targets something that is not a list.");
     }
+    modify(list, value, "APPEND");
+    charge(cost_list_element);
+    seal(value);
     list.value.toList().push_back(to_value(value));
 }
 
@@ -451,6 +605,9 @@ void Unpickler::set_item(Item& dict, const Item& key, const Item& value) {
     if (!k.isString() && !k.isInt()) {
         fail_at("a dict has a key that is " + describe(k) + "; only string and int keys are supported.");
     }
+    modify(dict, value, "SETITEM");
+    charge(cost_dict_entry);
+    seal(value);
     dict.value.toGenericDict().insert_or_assign(std::move(k), to_value(value));
 }
 
@@ -509,16 +666,16 @@ Item Unpickler::call(const Item& callable, const Item& args_item) {
         fail_at("REDUCE calls something that is not an allowed global.");
     }
     if (args_item.kind != Item::Kind::tuple) {
-        fail_at("REDUCE calls '" + callable.global.name + "' with arguments that are not a tuple.");
+        fail_at("REDUCE calls '" + callable.global->name + "' with arguments that are not a tuple.");
     }
     const std::vector<Item>& args = args_item.elements();
-    const Global& g = callable.global;
+    const Global& g = *callable.global;
     switch (g.type) {
         case Global::Type::ordered_dict:
             if (!args.empty()) {
                 fail_at("collections.OrderedDict is called with arguments; only OrderedDict() is supported.");
             }
-            return Item::of(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get()));
+            return new_dict();
         case Global::Type::rebuild_tensor_v2:
             return rebuild_tensor(args);
         case Global::Type::rebuild_parameter:
@@ -580,7 +737,7 @@ Item Unpickler::persistent_load(const Item& pid) {
         fail_at("a persistent id is not of the form ('storage', StorageClass, key, location, numel).");
     }
     const Item& cls = pid.elements()[1];
-    if (cls.kind != Item::Kind::global || cls.global.type != Global::Type::storage_class) {
+    if (cls.kind != Item::Kind::global || cls.global->type != Global::Type::storage_class) {
         fail_at("a persistent id names no torch storage class.");
     }
     const Item& key_item = pid.elements()[2];
@@ -596,10 +753,16 @@ Item Unpickler::persistent_load(const Item& pid) {
     auto it = storages_.find(key);
     if (it == storages_.end()) {
         std::string record = "data/" + key;
-        if (!reader_.hasRecord(record)) {
+        const detail::ZipRecord* entry = reader_.find(prefix_ + record);
+        if (entry == nullptr) {
             fail_at("it refers to the storage record '" + record + "', which the archive does not contain.");
         }
-        auto [ptr, nbytes] = reader_.getRecord(record);
+        // The zip directory was checked: the record lies in the file, and no
+        // two records share bytes, so all storages together are at most the
+        // file's size.
+        auto nbytes = static_cast<std::size_t>(entry->size);
+        at::DataPtr ptr = c10::GetCPUAllocator()->allocate(nbytes);
+        read_record(*entry, ptr.get());
         c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, std::move(ptr), nullptr, false);
         it = storages_.emplace(key, std::move(storage)).first;
         if (on_storage_) {
@@ -608,17 +771,18 @@ Item Unpickler::persistent_load(const Item& pid) {
     }
     const c10::Storage& storage = it->second;
 
-    auto element_size = static_cast<std::uint64_t>(c10::elementSize(cls.global.dtype));
+    auto element_size = static_cast<std::uint64_t>(c10::elementSize(cls.global->dtype));
     auto needed = static_cast<std::uint64_t>(numel);
     if (needed > std::numeric_limits<std::uint64_t>::max() / element_size ||
         needed * element_size > storage.nbytes()) {
         fail_read(path_, "its storage record 'data/" + key + "' holds " + std::to_string(storage.nbytes()) +
                 " bytes, but the pickle expects " + std::to_string(numel) + " elements of type " +
-                c10::toString(cls.global.dtype) + " (" + std::to_string(needed * element_size) +
+                c10::toString(cls.global->dtype) + " (" + std::to_string(needed * element_size) +
                 " bytes); the archive is truncated or damaged.");
     }
 
-    at::Tensor tensor = at::empty({0}, at::TensorOptions().dtype(cls.global.dtype).device(at::kCPU));
+    charge(cost_tensor);
+    at::Tensor tensor = at::empty({0}, at::TensorOptions().dtype(cls.global->dtype).device(at::kCPU));
     tensor.set_(storage, 0, {numel}, {1});
 
     Item item;
@@ -682,6 +846,7 @@ Item Unpickler::rebuild_tensor(const std::vector<Item>& args) {
 
     // A plain tensor over the same storage, as storage.as_strided(sizes,
     // strides, offset) would give, but without autograd view bookkeeping.
+    charge(cost_tensor);
     at::Tensor tensor = at::empty({0}, storage.options());
     tensor.set_(storage.storage(), offset, sizes, strides);
     return Item::of(std::move(tensor));
@@ -709,9 +874,11 @@ IValue Unpickler::run() {
             case '(':  // MARK
                 marks_.push_back(stack_.size());
                 break;
-            case '0':  // POP
-                pop();
+            case '0': {  // POP
+                Item item = pop();
+                release(item);
                 break;
+            }
             case '1':  // POP_MARK
                 pop_mark();
                 break;
@@ -719,10 +886,10 @@ IValue Unpickler::run() {
                 push(Item(top()));
                 break;
             case '}':  // EMPTY_DICT
-                push(IValue(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get())));
+                push(new_dict());
                 break;
             case ']':  // EMPTY_LIST
-                push(IValue(c10::impl::GenericList(c10::AnyType::get())));
+                push(new_list());
                 break;
             case ')':  // EMPTY_TUPLE
                 push_tuple({});
@@ -743,7 +910,7 @@ IValue Unpickler::run() {
             }
             case 'l': {  // LIST
                 std::vector<Item> items = pop_mark();
-                Item list = Item::of(c10::impl::GenericList(c10::AnyType::get()));
+                Item list = new_list();
                 for (const Item& element : items) {
                     append(list, element);
                 }
@@ -755,7 +922,7 @@ IValue Unpickler::run() {
                 if (items.size() % 2 != 0) {
                     fail_at("DICT has an odd number of items.");
                 }
-                Item dict = Item::of(c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get()));
+                Item dict = new_dict();
                 for (std::size_t i = 0; i < items.size(); i += 2) {
                     set_item(dict, items[i], items[i + 1]);
                 }
@@ -862,12 +1029,15 @@ IValue Unpickler::run() {
                 push(IValue());
                 break;
             case 'q':  // BINPUT
+                charge(cost_memo_entry + sizeof(Item));
                 memo_[read_le(1)] = top();
                 break;
             case 'r':  // LONG_BINPUT
+                charge(cost_memo_entry + sizeof(Item));
                 memo_[read_le(4)] = top();
                 break;
             case 0x94:  // MEMOIZE
+                charge(cost_memo_entry + sizeof(Item));
                 memo_[memo_.size()] = top();
                 break;
             case 'h':    // BINGET
@@ -885,7 +1055,7 @@ IValue Unpickler::run() {
                 std::string name = read_line();
                 Item item;
                 item.kind = Item::Kind::global;
-                item.global = resolve_global(module, name);
+                item.global = std::make_shared<const Global>(resolve_global(module, name));
                 push(std::move(item));
                 break;
             }
@@ -898,7 +1068,7 @@ IValue Unpickler::run() {
                 }
                 Item item;
                 item.kind = Item::Kind::global;
-                item.global = resolve_global(module.value.toStringRef(), name.value.toStringRef());
+                item.global = std::make_shared<const Global>(resolve_global(module.value.toStringRef(), name.value.toStringRef()));
                 push(std::move(item));
                 break;
             }
@@ -906,7 +1076,9 @@ IValue Unpickler::run() {
             case 0x81: {    // NEWOBJ: cls.__new__(cls, *args); same for our globals
                 Item args = pop();
                 Item callable = pop();
-                push(call(callable, args));
+                Item result = call(callable, args);
+                release(args);
+                push(std::move(result));
                 break;
             }
             case 'b': {  // BUILD: state setting, e.g. a state dict's _metadata
@@ -919,7 +1091,9 @@ IValue Unpickler::run() {
             }
             case 'Q': {  // BINPERSID
                 Item pid = pop();
-                push(persistent_load(pid));
+                Item storage = persistent_load(pid);
+                release(pid);
+                push(std::move(storage));
                 break;
             }
             default: {
@@ -944,7 +1118,7 @@ c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageR
     }
 
     // Tell a zip archive from the legacy format and from anything else
-    // before LibTorch's zip reader sees it.
+    // before the zip directory is read.
     {
         std::ifstream in(path, std::ios::binary);
         if (!in) {
@@ -968,38 +1142,54 @@ c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageR
         }
     }
 
-    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
-    at::DataPtr pickle;
-    std::size_t pickle_size = 0;
+    std::optional<detail::ZipReader> reader;
+    std::string prefix;
+    std::string pickle;
     try {
-        reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string());
-        if (!reader->hasRecord("data.pkl")) {
+        reader.emplace(path);
+        // torch.save puts every record in one folder named after the file
+        // ("archive/data.pkl"); the folder is the first record's.
+        const std::string& first = reader->records().empty() ? std::string() : reader->records().front().name;
+        auto slash = first.find('/');
+        if (slash == std::string::npos) {
+            fail_read(path, "it is a zip file but not a torch.save archive: its records are not in a folder.");
+        }
+        prefix = first.substr(0, slash + 1);
+        for (const detail::ZipRecord& record : reader->records()) {
+            if (record.name.compare(0, prefix.size(), prefix) != 0) {
+                fail_read(path, "it is a zip file but not a torch.save archive: the record '" + record.name +
+                                    "' is outside the folder '" + prefix + "' that holds the others.");
+            }
+        }
+        const detail::ZipRecord* pickle_record = reader->find(prefix + "data.pkl");
+        if (pickle_record == nullptr) {
             fail_read(path, "it is a zip file but has no data.pkl record, so it is not a torch.save archive.");
         }
-        if (reader->hasRecord("byteorder")) {
-            auto [ptr, size] = reader->getRecord("byteorder");
-            std::string order(static_cast<const char*>(ptr.get()), size);
-            if (order != "little") {
-                fail_read(path, "its tensors are stored in '" + order +
+        if (const detail::ZipRecord* order = reader->find(prefix + "byteorder")) {
+            std::string text = reader->read_string(*order);
+            if (text != "little") {
+                fail_read(path, "its tensors are stored in '" + text.substr(0, 32) +
                                     "' byte order; only little-endian archives are supported.");
             }
         }
-        std::tie(pickle, pickle_size) = reader->getRecord("data.pkl");
-    } catch (const c10::Error& e) {
-        fail_read(path, "its zip container is damaged or truncated (" + short_message(e) + ").");
+        pickle = reader->read_string(*pickle_record);
+    } catch (const detail::ZipError& e) {
+        fail_read(path, std::string("its zip container is damaged or truncated (") + e.what() + ").");
+    } catch (const std::system_error& e) {
+        fail_read(path, std::string(e.what()) + ".");
     } catch (const std::bad_alloc&) {
-        fail_read(path, "its zip container is damaged (a record is too large to load).");
+        fail_read(path, "there is not enough memory to read its records.");
     }
 
     try {
-        Unpickler unpickler(path, *reader, static_cast<const char*>(pickle.get()), pickle_size, on_storage);
+        Unpickler unpickler(path, *reader, prefix, pickle.data(), pickle.size(), on_storage);
         return unpickler.run();
     } catch (const fairseq2::Error&) {
         throw;
     } catch (const c10::Error& e) {
         fail_read(path, "a record is damaged or truncated (" + short_message(e) + ").");
     } catch (const std::bad_alloc&) {
-        fail_read(path, "it is damaged (a record is too large to load).");
+        fail_read(path, "there is not enough memory to load it.");
     } catch (const std::exception& e) {
         fail_read(path, std::string("reading it failed (") + e.what() + ").");
     }

@@ -461,6 +461,17 @@ TEST_F(TorchArchiveTest, UnknownOpcode) {
     EXPECT_NE(msg.find("at byte 2"), std::string::npos) << msg;
 }
 
+TEST_F(TorchArchiveTest, LargeStateDictFitsTheObjectBudget) {
+    // 20 000 tensors with their own storages and a _metadata entry each:
+    // the hostile-pickle budget leaves room for what real checkpoints hold.
+    IValue ckpt = fairseq2::checkpoint::read_torch_archive(file("many_tensors.pt"));
+    StateDict sd = fairseq2::checkpoint::extract_state_dict(ckpt, "many_tensors.pt");
+    ASSERT_EQ(sd.size(), 20000U);
+    const at::Tensor& last = sd.at("layers.19999.weight");
+    EXPECT_EQ(last.sizes(), at::IntArrayRef({2}));
+    EXPECT_EQ(last[1].item<float>(), 19999.0F);
+}
+
 TEST_F(TorchArchiveTest, DisallowedGlobal) {
     std::string msg = read_error(file("disallowed.pt"));
     EXPECT_NE(msg.find(file("disallowed.pt").string()), std::string::npos) << msg;
