@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test: the release build and its test suite
 # (including the install test that builds examples/ against an installed
-# fairseq2), the safetensors header fuzzer for 60 seconds, and the plugin and
-# registry tests under AddressSanitizer and ThreadSanitizer. Stops at the
+# fairseq2), every parser's libFuzzer target for 30 seconds, and the plugin,
+# registry, checkpoint and asset tests under AddressSanitizer, UBSan and
+# ThreadSanitizer. Stops at the
 # first failure. `.ci/run` runs this after scripts/install-deps.sh.
 #
 #   bash scripts/test-all.sh
@@ -16,8 +17,8 @@ cmake --preset release
 cmake --build --preset release
 ctest --preset release -j2
 
-step "safetensors header fuzzer, 60 s"
-bash scripts/fuzz-safetensors.sh 60
+step "fuzzers of the parsers of outside input, 30 s each"
+bash scripts/fuzz.sh 30
 
 for sanitizer in asan tsan; do
   step "plugin and registry tests under $sanitizer"

@@ -10,6 +10,7 @@
 #include <boost/json/object.hpp>
 
 #include "config.hpp"
+#include "config_files.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "model.hpp"
 
@@ -19,13 +20,6 @@ namespace fairseq2::models::llama {
 // inv_freq buffers dropped; without lm_head.weight (tied embeddings) and an
 // untied config, final_proj shares the embedding tensor.
 checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const LLaMAConfig& config);
-
-// The config described by the HF config.json at `file` (already parsed as
-// `json`). Throws ConfigError naming the file and field when a field is
-// missing, of the wrong type, or describes something llama models cannot
-// be (another model_type, biases, an activation other than silu, a RoPE
-// scaling other than "llama3").
-LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::filesystem::path& file);
 
 // The HF config.json of `config`; `torch_dtype` is the weights' dtype name.
 boost::json::object hf_config_from_llama(const LLaMAConfig& config, const std::string& torch_dtype);

@@ -8,6 +8,7 @@
 #include <boost/json/value.hpp>
 
 #include "config.hpp"
+#include "config_files.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 
 namespace fairseq2::models::llama {
@@ -22,14 +23,5 @@ bool is_meta_state_dict(const checkpoint::StateDict& state_dict);
 // without output.weight and an untied config, final_proj shares the
 // embedding tensor. Meta's q/k are already in fairseq2's pair order.
 checkpoint::StateDict convert_meta_state_dict(checkpoint::StateDict state_dict, const LLaMAConfig& config);
-
-// The config described by the params.json at `file` (parsed as `json`).
-// The GLU width is computed as Meta's reference code does; vocabularies of
-// 128000 tokens or more get Llama 3's special ids, smaller ones Llama 1/2's;
-// max_seq_len is params.json's, else 131072 with scaled RoPE, 8192 for
-// Llama 3 vocabularies and 4096 otherwise; the RoPE scale factor is
-// "rope_scaling_factor" when given, else 8. Throws ConfigError naming the
-// file and field.
-LLaMAConfig llama_config_from_meta(const boost::json::value& json, const std::filesystem::path& file);
 
 }  // namespace fairseq2::models::llama

@@ -11,6 +11,7 @@
 #include <boost/json/value.hpp>
 
 #include "config.hpp"
+#include "config_files.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "model.hpp"
 
@@ -19,13 +20,6 @@ namespace fairseq2::models::mistral {
 // An HF state dict in fairseq2 layout: q/k rows reordered from rotate-half
 // to consecutive pairs, keys renamed, rotary inv_freq buffers dropped.
 checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const MistralConfig& config);
-
-// The config described by the HF config.json at `file` (already parsed as
-// `json`). Throws ConfigError naming the file and field when a field is
-// missing, of the wrong type, or describes something mistral models cannot
-// be (another model_type, an activation other than silu, tied embeddings,
-// RoPE scaling, attention biases).
-MistralConfig mistral_config_from_hf(const boost::json::value& json, const std::filesystem::path& file);
 
 // The HF config.json of `config` (MistralForCausalLM).
 boost::json::object hf_config_from_mistral(const MistralConfig& config);

@@ -26,50 +26,6 @@ checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, co
     return state_dict;
 }
 
-bool is_qwen_model_type(const std::string& model_type)
-{
-    return model_type == "qwen2" || model_type == "qwen3";
-}
-
-QwenConfig qwen_config_from_hf(const boost::json::value& json, const std::filesystem::path& file)
-{
-    hf::ConfigFields fields(json, file, family_name);
-    const std::optional<std::string> type = fields.optional_string("model_type");
-    if (!type || !is_qwen_model_type(*type))
-        fields.fail("model_type", "is '" + type.value_or("(none)") + "', but the qwen family loads only model_type 'qwen2' or 'qwen3'");
-    const bool qwen3 = *type == "qwen3";
-
-    fields.require_absent_or("hidden_act", "silu");
-    fields.require_absent_or("use_sliding_window", false);
-    fields.require_absent_or("mlp_bias", false);
-    if (const boost::json::value* scaling = fields.find("rope_scaling"))
-        fields.fail("rope_scaling", "is " + boost::json::serialize(*scaling) + ", but qwen models support no RoPE scaling");
-
-    QwenConfig config;
-    config.model_dim = fields.required_int("hidden_size");
-    config.num_layers = fields.required_int("num_hidden_layers");
-    config.num_attn_heads = fields.required_int("num_attention_heads");
-    config.num_key_value_heads = fields.optional_int("num_key_value_heads").value_or(config.num_attn_heads);
-    config.head_dim = fields.optional_int("head_dim");
-    if (config.head_dim && *config.head_dim * config.num_attn_heads == config.model_dim)
-        config.head_dim = std::nullopt;  // the default
-    config.ffn_inner_dim = fields.required_int("intermediate_size");
-    config.vocab_size = fields.required_int("vocab_size");
-    config.max_seq_len = fields.optional_int("max_position_embeddings").value_or(32768);
-    config.rope_theta = fields.optional_double("rope_theta").value_or(1'000'000.0);
-    config.rms_norm_eps = fields.optional_double("rms_norm_eps").value_or(1e-6);
-    config.tied_embeddings = fields.optional_bool("tie_word_embeddings").value_or(false);
-    config.eos_idx = fields.optional_token_id("eos_token_id", "eos_idx");
-    // Qwen2ForCausalLM always has q/k/v biases (it reads no attention_bias);
-    // Qwen3ForCausalLM has them when attention_bias says so, and always has
-    // q/k norms.
-    config.qkv_proj_bias = qwen3 ? fields.optional_bool("attention_bias").value_or(false) : true;
-    config.q_norm = qwen3;
-    config.k_norm = qwen3;
-    config.dropout_p = 0.0;
-    return config;
-}
-
 boost::json::object hf_config_from_qwen(const QwenConfig& config)
 {
     if (config.q_norm != config.k_norm)

@@ -12,6 +12,7 @@
 #include <boost/json/value.hpp>
 
 #include "config.hpp"
+#include "config_files.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 #include "model.hpp"
 
@@ -23,17 +24,6 @@ namespace fairseq2::models::qwen {
 // becomes the embedding, and final_proj.weight (an alias in the model) is
 // dropped.
 checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict, const QwenConfig& config);
-
-// Whether a config.json model_type is one the qwen family loads ("qwen2",
-// "qwen3").
-bool is_qwen_model_type(const std::string& model_type);
-
-// The config described by the HF config.json at `file` (already parsed as
-// `json`). Throws ConfigError naming the file and field when a field is
-// missing, of the wrong type, or describes something qwen models cannot be
-// (another model_type, an activation other than silu, a sliding window,
-// RoPE scaling, MLP biases).
-QwenConfig qwen_config_from_hf(const boost::json::value& json, const std::filesystem::path& file);
 
 // The HF config.json of `config`: Qwen2ForCausalLM for q/k/v biases without
 // q/k norms, Qwen3ForCausalLM for q/k norms. Throws InvalidArgumentError for

@@ -47,7 +47,7 @@ std::filesystem::path xdg_dir(const char* override_var, const char* xdg_var, con
 
 std::filesystem::path installed_asset_dir()
 {
-    boost::system::error_code error;
+    boost::dll::fs::error_code error;
     auto location = boost::dll::this_line_location(error);
     if (error)
         return {};

@@ -10,8 +10,12 @@
 #include <optional>
 #include <regex>
 #include <sstream>
+#include <unordered_map>
+#include <vector>
 
 #include <boost/json.hpp>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include "fairseq2/assets/asset_error.hpp"
@@ -96,52 +100,216 @@ boost::json::value resolve_plain_scalar(const std::string& text)
     return boost::json::string(text);
 }
 
-boost::json::value scalar_to_json(const YAML::Node& node)
-{
-    const std::string& tag = node.Tag();
-    // "!" marks quoted (non-plain) scalars; "!!str" forces a string.
-    if (tag == "!" || tag == "tag:yaml.org,2002:str")
-        return boost::json::string(node.Scalar());
-    return resolve_plain_scalar(node.Scalar());
-}
+// --- YAML documents to JSON ----------------------------------------------------
+//
+// Built from the parser's events rather than through YAML::Node: with an
+// explicit stack (no recursion a deep document can overflow, and a depth
+// limit that also bounds yaml-cpp's own recursion), aliases copied within a
+// budget (a "billion laughs" file is refused instead of expanded), and a
+// guard against yaml-cpp 0.7's LoadAll loop, which yields empty documents
+// forever on a stray ',' (jbeder/yaml-cpp#1040).
 
-std::size_t line_of(const YAML::Node& node)
-{
-    const YAML::Mark mark = node.Mark();
-    return mark.is_null() ? 0 : static_cast<std::size_t>(mark.line) + 1;
-}
+// Cards are flat: a mapping of fields, some holding a list or a mapping.
+constexpr std::size_t max_yaml_depth = 64;
 
-boost::json::value yaml_to_json(const YAML::Node& node, const std::filesystem::path& file)
-{
-    switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-        return nullptr;
-    case YAML::NodeType::Scalar:
-        return scalar_to_json(node);
-    case YAML::NodeType::Sequence: {
-        boost::json::array array;
-        for (const auto& item : node)
-            array.push_back(yaml_to_json(item, file));
-        return array;
+struct YamlDocument {
+    boost::json::value root;
+    std::size_t line = 0;  // 1-based line of the root node
+    bool bare_null = false;  // the document is one null node ...
+    YAML::Mark mark;         // ... at this position
+};
+
+class JsonBuilder : public YAML::EventHandler {
+public:
+    JsonBuilder(const std::filesystem::path& file, std::size_t value_budget) : file_(file), budget_(value_budget) {}
+
+    std::vector<YamlDocument> documents;
+
+    void OnDocumentStart(const YAML::Mark&) override
+    {
+        stack_.clear();
+        documents.emplace_back();
     }
-    case YAML::NodeType::Map: {
-        boost::json::object object;
-        for (const auto& item : node) {
-            const YAML::Node& key = item.first;
-            if (!key.IsScalar())
-                throw AssetError("The asset card file " + quoted(file) + " has a mapping key that is not a plain name at line " +
-                                 std::to_string(line_of(key)) + "; keys must be names.");
-            const std::string name = key.Scalar();
-            if (object.contains(name))
-                throw AssetError("The asset card file " + quoted(file) + " gives the key '" + name + "' twice in one mapping (line " +
-                                 std::to_string(line_of(key)) + ").");
-            object[name] = yaml_to_json(item.second, file);
+    void OnDocumentEnd() override {}
+
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override
+    {
+        if (stack_.empty() && !documents.empty()) {
+            documents.back().bare_null = true;
+            documents.back().mark = mark;
         }
-        return object;
+        if (expecting_key())
+            fail_key(mark);
+        add(nullptr, mark, anchor, 1);
     }
+
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override
+    {
+        auto it = anchors_.find(anchor);
+        if (it == anchors_.end())
+            fail(mark, "refers to an anchor whose node is not complete; asset cards cannot contain themselves");
+        if (expecting_key())
+            fail_key(mark);
+        add(it->second.value, mark, 0, it->second.count);
     }
-    return nullptr;
+
+    void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor, const std::string& value) override
+    {
+        if (expecting_key()) {
+            Frame& frame = stack_.back();
+            if (frame.object().contains(value))
+                throw AssetError("The asset card file " + quoted(file_) + " gives the key '" + value + "' twice in one mapping (line " +
+                                 std::to_string(mark.line + 1) + ").");
+            frame.key = value;
+            frame.have_key = true;
+            count(1, mark);
+            return;
+        }
+        // "!" marks quoted (non-plain) scalars; "!!str" forces a string.
+        if (tag == "!" || tag == "tag:yaml.org,2002:str")
+            add(boost::json::string(value), mark, anchor, 1);
+        else
+            add(resolve_plain_scalar(value), mark, anchor, 1);
+    }
+
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
+    {
+        open(boost::json::array(), mark, anchor);
+    }
+    void OnSequenceEnd() override { close(); }
+
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override
+    {
+        open(boost::json::object(), mark, anchor);
+    }
+    void OnMapEnd() override { close(); }
+
+private:
+    struct Frame {
+        boost::json::value value;  // the array or object being filled
+        YAML::Mark mark;
+        YAML::anchor_t anchor = 0;
+        std::size_t count = 1;  // values inside, itself included
+        std::string key;
+        bool have_key = false;
+
+        boost::json::object& object() { return value.get_object(); }
+    };
+    struct Anchored {
+        boost::json::value value;
+        std::size_t count = 1;
+    };
+
+    [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const
+    {
+        throw AssetError("The asset card file " + quoted(file_) + " " + what + " (line " + std::to_string(mark.line + 1) + ", column " +
+                         std::to_string(mark.column + 1) + ").");
+    }
+
+    [[noreturn]] void fail_key(const YAML::Mark& mark) const
+    {
+        throw AssetError("The asset card file " + quoted(file_) + " has a mapping key that is not a plain name at line " +
+                         std::to_string(mark.line + 1) + "; keys must be names.");
+    }
+
+    bool expecting_key() const { return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().have_key; }
+
+    void count(std::size_t n, const YAML::Mark& mark)
+    {
+        if (n > budget_ - used_)
+            fail(mark, "would expand to more than " + std::to_string(budget_) + " values, far more than its size can hold; its "
+                       "aliases repeat too much (a \"billion laughs\" file?)");
+        used_ += n;
+    }
+
+    void open(boost::json::value container, const YAML::Mark& mark, YAML::anchor_t anchor)
+    {
+        if (expecting_key())
+            fail_key(mark);
+        if (stack_.size() >= max_yaml_depth)
+            fail(mark, "nests lists and mappings more than " + std::to_string(max_yaml_depth) + " deep");
+        count(1, mark);
+        if (stack_.empty() && !documents.empty())
+            documents.back().line = static_cast<std::size_t>(mark.line) + 1;
+        stack_.push_back(Frame{std::move(container), mark, anchor});
+    }
+
+    void close()
+    {
+        Frame frame = std::move(stack_.back());
+        stack_.pop_back();
+        remember(frame.anchor, frame.value, frame.count);
+        place(std::move(frame.value), frame.count);
+    }
+
+    // A complete value of `n` values: counted, remembered under its anchor, placed.
+    void add(boost::json::value value, const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t n)
+    {
+        count(n, mark);
+        if (stack_.empty() && !documents.empty() && documents.back().line == 0)
+            documents.back().line = static_cast<std::size_t>(mark.line) + 1;
+        remember(anchor, value, n);
+        place(std::move(value), n);
+    }
+
+    void remember(YAML::anchor_t anchor, const boost::json::value& value, std::size_t n)
+    {
+        if (anchor != 0)
+            anchors_[anchor] = Anchored{value, n};
+    }
+
+    void place(boost::json::value value, std::size_t n)
+    {
+        if (stack_.empty()) {
+            if (!documents.empty())
+                documents.back().root = std::move(value);
+            return;
+        }
+        Frame& parent = stack_.back();
+        parent.count += n;
+        if (parent.value.is_array()) {
+            parent.value.get_array().push_back(std::move(value));
+        } else {
+            parent.object()[parent.key] = std::move(value);
+            parent.have_key = false;
+        }
+    }
+
+    const std::filesystem::path& file_;
+    std::size_t budget_;
+    std::size_t used_ = 0;
+    std::vector<Frame> stack_;
+    std::unordered_map<YAML::anchor_t, Anchored> anchors_;
+};
+
+// The documents of `text`; throws AssetError naming the file for invalid
+// YAML.
+std::vector<YamlDocument> parse_yaml_documents(std::string_view text, const std::filesystem::path& file)
+{
+    // Aliases may repeat what the text holds a few times over, no more.
+    JsonBuilder builder(file, 16 * text.size() + 1024);
+    try {
+        std::istringstream stream{std::string(text)};
+        YAML::Parser parser(stream);
+        while (parser.HandleNextDocument(builder)) {
+            const auto n = builder.documents.size();
+            // An empty document where the last one was, or more documents
+            // than bytes: the parser makes no progress.
+            if (n > text.size() + 1 ||
+                (n >= 2 && builder.documents[n - 1].bare_null && builder.documents[n - 2].bare_null &&
+                 builder.documents[n - 1].mark.pos == builder.documents[n - 2].mark.pos)) {
+                const YAML::Mark& mark = builder.documents.back().mark;
+                throw AssetError("The asset card file " + quoted(file) + " is not valid YAML: unexpected character at line " +
+                                 std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1) + ".");
+            }
+        }
+    } catch (const YAML::Exception& error) {
+        std::string position;
+        if (!error.mark.is_null())
+            position = " at line " + std::to_string(error.mark.line + 1) + ", column " + std::to_string(error.mark.column + 1);
+        throw AssetError("The asset card file " + quoted(file) + " is not valid YAML: " + error.msg + position + ".");
+    }
+    return std::move(builder.documents);
 }
 
 // --- cards -------------------------------------------------------------------
@@ -221,24 +389,13 @@ std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::
 
 std::vector<AssetCardData> parse_yaml_cards(std::string_view text, const std::filesystem::path& file, bool on_disk)
 {
-    std::vector<YAML::Node> documents;
-    try {
-        documents = YAML::LoadAll(std::string(text));
-    } catch (const YAML::Exception& error) {
-        std::string position;
-        if (!error.mark.is_null())
-            position = " at line " + std::to_string(error.mark.line + 1) + ", column " + std::to_string(error.mark.column + 1);
-        throw AssetError("The asset card file " + quoted(file) + " is not valid YAML: " + error.msg + position + ".");
-    }
     std::vector<AssetCardData> cards;
-    for (const auto& document : documents) {
-        if (document.IsNull() || !document.IsDefined())
+    for (auto& document : parse_yaml_documents(text, file)) {
+        if (document.root.is_null())
             continue;
-        const std::size_t line = line_of(document);
-        if (!document.IsMap())
-            throw AssetError("The document at " + where(file, line) + " is not a mapping of fields, so it is not an asset card.");
-        boost::json::value fields = yaml_to_json(document, file);
-        cards.push_back(make_card(std::move(fields.get_object()), file, line, on_disk));
+        if (!document.root.is_object())
+            throw AssetError("The document at " + where(file, document.line) + " is not a mapping of fields, so it is not an asset card.");
+        cards.push_back(make_card(std::move(document.root.get_object()), file, document.line, on_disk));
     }
     check_unique_in_file(cards, file);
     return cards;

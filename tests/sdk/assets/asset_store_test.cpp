@@ -179,6 +179,54 @@ TEST(CardLoaderTest, SyntaxErrorsNameTheFileAndLine)
               "The asset card file 'bad.json' is not valid JSON: syntax error at line 4, column 1.");
 }
 
+// Hostile card files, found by tests/fuzz/card_fuzzer.cpp or written as the
+// classic attacks on YAML loaders: each is one error, quickly, with bounded
+// memory and no deep recursion.
+TEST(CardLoaderTest, HostileYamlIsOneError)
+{
+    auto yaml_error = [](const std::string& text) {
+        return error_of<assets::AssetError>([&] { assets::parse_yaml_cards(text, "cards.yaml"); });
+    };
+    // yaml-cpp 0.7's LoadAll yields empty documents forever on a stray ','.
+    EXPECT_EQ(yaml_error(",]\n"), "The asset card file 'cards.yaml' is not valid YAML: unexpected character at line 1, column 1.");
+    EXPECT_EQ(yaml_error("name: a\n---\n, {\"name\": \"b\"}]x\n"),
+              "The asset card file 'cards.yaml' is not valid YAML: unexpected character at line 3, column 1.");
+
+    // A billion laughs: ten aliases of ten aliases of ... of one string.
+    std::string laughs = "name: a\nl0: &l0 lol\n";
+    for (int i = 1; i <= 9; ++i) {
+        const std::string name = std::to_string(i);
+        const std::string previous = std::to_string(i - 1);
+        laughs.append("l").append(name).append(": &l").append(name).append(" [");
+        for (int j = 0; j < 10; ++j)
+            laughs.append(j ? ", *l" : "*l").append(previous);
+        laughs += "]\n";
+    }
+    std::string msg = yaml_error(laughs);
+    EXPECT_NE(msg.find("would expand to more than"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(line 6, column 45)"), std::string::npos) << msg;
+
+    // Aliases within reason are copies.
+    auto cards = assets::parse_yaml_cards("name: a\nshared: &s {x: 1}\nagain: *s\n", "cards.yaml");
+    ASSERT_EQ(cards.size(), 1u);
+    EXPECT_EQ(boost::json::serialize(cards[0].fields.at("again")), R"({"x":1})");
+
+    // A node that contains itself.
+    msg = yaml_error("name: a\nloop: &x [1, *x]\n");
+    EXPECT_NE(msg.find("refers to an anchor whose node is not complete"), std::string::npos) << msg;
+
+    // 100 000 nested lists: refused at depth 64, before yaml-cpp recurses further.
+    std::string deep = "name: a\nx: ";
+    deep.append(100000, '[');
+    deep.append(100000, ']');
+    msg = yaml_error(deep);
+    EXPECT_NE(msg.find("nests lists and mappings more than 64 deep (line 2, column 67)"), std::string::npos) << msg;
+
+    // A mapping key that is itself a mapping.
+    EXPECT_EQ(yaml_error("name: a\n? {k: v}\n: 1\n"),
+              "The asset card file 'cards.yaml' has a mapping key that is not a plain name at line 2; keys must be names.");
+}
+
 TEST(CardLoaderTest, MalformedCardsAreRejected)
 {
     auto yaml_error = [](const std::string& text) {

@@ -1,0 +1,111 @@
+#include "fairseq2/models/config_fields.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include <boost/json.hpp>
+
+#include "fairseq2/error.hpp"
+#include "fairseq2/logging.hpp"
+
+namespace fairseq2::models::hf {
+
+ConfigFields::ConfigFields(const boost::json::value& json, std::filesystem::path file, std::string family)
+    : object_{json.if_object()}, file_{std::move(file)}, family_{std::move(family)}
+{
+    if (object_ == nullptr)
+        throw ConfigError("The file '" + file_.string() + "' does not hold a JSON object, so it describes no model.");
+}
+
+bool ConfigFields::has(const char* key) const
+{
+    return find(key) != nullptr;
+}
+
+const boost::json::value* ConfigFields::find(const char* key) const
+{
+    const boost::json::value* value = object_->if_contains(key);
+    return value != nullptr && !value->is_null() ? value : nullptr;
+}
+
+void ConfigFields::fail(const std::string& key, const std::string& reason) const
+{
+    throw ConfigError("The field '" + key + "' of '" + file_.string() + "' " + reason + ".");
+}
+
+void ConfigFields::require_absent_or(const char* key, const boost::json::value& expected) const
+{
+    if (const boost::json::value* value = find(key); value != nullptr && *value != expected)
+        fail(key, "is " + boost::json::serialize(*value) + ", but " + family_ + " models support only " + boost::json::serialize(expected));
+}
+
+std::int64_t ConfigFields::required_int(const char* key) const
+{
+    std::optional<std::int64_t> value = optional_int(key);
+    if (!value)
+        throw ConfigError("The file '" + file_.string() + "' has no field '" + key + "', which a " + family_ + " config needs.");
+    return *value;
+}
+
+std::optional<std::int64_t> ConfigFields::optional_int(const char* key) const
+{
+    const boost::json::value* value = find(key);
+    if (value == nullptr)
+        return std::nullopt;
+    if (value->is_int64())
+        return value->get_int64();
+    if (value->is_uint64() && value->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        return static_cast<std::int64_t>(value->get_uint64());
+    if (value->is_double() && std::floor(value->get_double()) == value->get_double() && std::abs(value->get_double()) < 9.0e15)
+        return static_cast<std::int64_t>(value->get_double());
+    fail(key, "is " + boost::json::serialize(*value) + "; expected an integer");
+}
+
+std::optional<double> ConfigFields::optional_double(const char* key) const
+{
+    const boost::json::value* value = find(key);
+    if (value == nullptr)
+        return std::nullopt;
+    if (value->is_number())
+        return value->to_number<double>();
+    fail(key, "is " + boost::json::serialize(*value) + "; expected a number");
+}
+
+std::optional<bool> ConfigFields::optional_bool(const char* key) const
+{
+    const boost::json::value* value = find(key);
+    if (value == nullptr)
+        return std::nullopt;
+    if (value->is_bool())
+        return value->get_bool();
+    fail(key, "is " + boost::json::serialize(*value) + "; expected true or false");
+}
+
+std::optional<std::string> ConfigFields::optional_string(const char* key) const
+{
+    const boost::json::value* value = find(key);
+    if (value == nullptr)
+        return std::nullopt;
+    if (value->is_string())
+        return std::string(value->get_string());
+    fail(key, "is " + boost::json::serialize(*value) + "; expected a string");
+}
+
+std::optional<std::int64_t> ConfigFields::optional_token_id(const char* key, std::string_view override_field) const
+{
+    const boost::json::value* value = find(key);
+    if (value == nullptr || !value->is_array())
+        return optional_int(key);
+    const boost::json::array& ids = value->get_array();
+    if (ids.empty())
+        return std::nullopt;
+    for (const boost::json::value& id : ids)
+        if (!id.is_int64())
+            fail(key, "is " + boost::json::serialize(*value) + "; expected a token id or a list of them");
+    if (ids.size() > 1)
+        log().info("'{}' lists {} ids for '{}'; using the first, {} (override it with --set {}=ID).", file_.string(), ids.size(), key,
+                   ids[0].get_int64(), override_field);
+    return ids[0].get_int64();
+}
+
+}  // namespace fairseq2::models::hf
