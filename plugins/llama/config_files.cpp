@@ -99,8 +99,11 @@ LLaMAConfig llama_config_from_meta(const boost::json::value& json, const std::fi
     if (multiple_of <= 0)
         fields.fail("multiple_of", "is " + std::to_string(multiple_of) + "; expected a positive integer");
     auto hidden = static_cast<std::int64_t>(2 * (4 * config.model_dim) / 3);
-    if (auto multiplier = fields.optional_double("ffn_dim_multiplier"))
+    if (auto multiplier = fields.optional_double("ffn_dim_multiplier")) {
+        if (!(*multiplier > 0.0 && *multiplier <= 1000.0))
+            fail_unsupported(fields, "ffn_dim_multiplier", boost::json::serialize(boost::json::value(*multiplier)), "positive factors up to 1000");
         hidden = static_cast<std::int64_t>(*multiplier * static_cast<double>(hidden));
+    }
     hidden = multiple_of * ((hidden + multiple_of - 1) / multiple_of);
     config.ffn_inner_dim = hidden;
     config.ffn_inner_dim_scale = 1.0;

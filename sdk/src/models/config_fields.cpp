@@ -52,13 +52,21 @@ std::optional<std::int64_t> ConfigFields::optional_int(const char* key) const
     const boost::json::value* value = find(key);
     if (value == nullptr)
         return std::nullopt;
+    std::optional<std::int64_t> result;
     if (value->is_int64())
-        return value->get_int64();
-    if (value->is_uint64() && value->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        return static_cast<std::int64_t>(value->get_uint64());
-    if (value->is_double() && std::floor(value->get_double()) == value->get_double() && std::abs(value->get_double()) < 9.0e15)
-        return static_cast<std::int64_t>(value->get_double());
-    fail(key, "is " + boost::json::serialize(*value) + "; expected an integer");
+        result = value->get_int64();
+    else if (value->is_uint64() && value->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        result = static_cast<std::int64_t>(value->get_uint64());
+    else if (value->is_double() && std::floor(value->get_double()) == value->get_double() && std::abs(value->get_double()) < 9.0e15)
+        result = static_cast<std::int64_t>(value->get_double());
+    else
+        fail(key, "is " + boost::json::serialize(*value) + "; expected an integer");
+    // Sizes, counts and token ids; bounding them keeps every product of two
+    // (heads times head size, ...) inside 64 bits.
+    if (*result < -max_int || *result > max_int)
+        fail(key, "is " + std::to_string(*result) + ", out of range: a model config's integers are at most " + std::to_string(max_int) +
+                      " in magnitude");
+    return result;
 }
 
 std::optional<double> ConfigFields::optional_double(const char* key) const

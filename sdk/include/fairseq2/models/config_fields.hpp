@@ -28,6 +28,10 @@ public:
 
     bool has(const char* key) const;
 
+    // Integers beyond this magnitude (2^31 - 1) are refused, so that a family
+    // may multiply two of them without overflow.
+    static constexpr std::int64_t max_int = 2147483647;
+
     // A field that must be there (ConfigError: "The file 'F' has no field
     // 'K', which a FAMILY config needs."), or nullopt when absent or null.
     std::int64_t required_int(const char* key) const;
