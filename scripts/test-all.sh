@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds everything and runs every test: the release build and its test suite
 # (including the install test that builds examples/ against an installed
-# fairseq2), every parser's libFuzzer target for 30 seconds, and the plugin,
+# fairseq2), every parser's libFuzzer target for 20 seconds, and the plugin,
 # registry, checkpoint and asset tests under AddressSanitizer, UBSan and
-# ThreadSanitizer. Stops at the
-# first failure. `.ci/run` runs this after scripts/install-deps.sh.
+# ThreadSanitizer. Stops at the first failure. `.ci/run` runs this after
+# scripts/install-deps.sh.
 #
 #   bash scripts/test-all.sh
 set -euo pipefail
@@ -17,11 +17,11 @@ cmake --preset release
 cmake --build --preset release
 ctest --preset release -j2
 
-step "fuzzers of the parsers of outside input, 30 s each"
-bash scripts/fuzz.sh 30
+step "fuzzers of the parsers of outside input, 20 s each"
+bash scripts/fuzz.sh 20
 
-for sanitizer in asan tsan; do
-  step "plugin and registry tests under $sanitizer"
+for sanitizer in asan ubsan tsan; do
+  step "plugin, registry, checkpoint and asset tests under $sanitizer"
   cmake --preset "$sanitizer"
   cmake --build --preset "$sanitizer"
   ctest --preset "$sanitizer"

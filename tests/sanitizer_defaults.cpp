@@ -1,4 +1,4 @@
-// Default options of the sanitizers for the suites the asan and tsan presets
+// Default options of the sanitizers for the suites the asan, ubsan and tsan presets
 // run, compiled into those test programs so they apply however the tests are
 // started (ctest, test discovery at build time, by hand). Empty in builds
 // without sanitizers.
@@ -13,6 +13,15 @@
 extern "C" const char* __asan_default_options()
 {
     return "strict_init_order=1:check_initialization_order=1:detect_stack_use_after_return=1";
+}
+
+#endif
+
+#if defined(FAIRSEQ2_UBSAN)
+
+extern "C" const char* __ubsan_default_options()
+{
+    return "print_stacktrace=1:halt_on_error=1";
 }
 
 #endif
