@@ -16,6 +16,9 @@
 # the suites of the other parsers).
 #
 #   bash scripts/fuzz.sh [SECONDS] [TARGET ...]
+#
+# FAIRSEQ2_FUZZ_SEED=N fixes libFuzzer's random seed (CI uses 1, so that a
+# run there tries the same inputs each time); unset, every run differs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -46,6 +49,9 @@ run() {
     safetensors_header_fuzzer) max_len=4096; extra=(-dict=tests/fuzz/safetensors_header.dict) ;;
   esac
   mkdir -p "$build/corpus/$target"
+  if [ -n "${FAIRSEQ2_FUZZ_SEED:-}" ]; then
+    extra+=(-seed="$FAIRSEQ2_FUZZ_SEED")
+  fi
   "$build/bin/$target" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$build/crashes/$target-" "${extra[@]}" \
     "$build/corpus/$target" "$build/seeds/$target" >"$build/logs/$target.log" 2>&1

@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <sys/wait.h>
 #include <utility>
@@ -113,6 +115,59 @@ inline std::string describe(const CommandResult& result)
 {
     return "exit " + std::to_string(result.exit_code) + "\n--- stdout\n" + result.out + "--- stderr\n" + result.err;
 }
+
+#ifdef FAIRSEQ2_TEST_WORK_DIR
+// A folder of reference files, made on first use by `make(folder)` and
+// shared by the test processes of this build while `key` (the scripts and
+// inputs that make it) stays the same: ctest runs each test in a process of
+// its own, and Python with torch or node takes seconds to start. It is made
+// in a staging folder and renamed, so a concurrent process never sees it
+// half-written. `make` throws std::runtime_error when it fails.
+inline std::filesystem::path shared_reference_dir(const std::string& name, const std::string& key,
+                                                  const std::function<void(const std::filesystem::path&)>& make)
+{
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(FAIRSEQ2_TEST_WORK_DIR) / (name + "-" + std::to_string(std::hash<std::string>{}(key)));
+    std::error_code error;
+    if (fs::is_directory(dir, error))
+        return dir;
+    fs::create_directories(dir.parent_path());
+    fs::path staging = dir;
+    staging += ".tmp-" + std::to_string(::getpid());
+    fs::remove_all(staging, error);
+    fs::create_directories(staging);
+    try {
+        make(staging);
+    } catch (...) {
+        fs::remove_all(staging, error);
+        throw;
+    }
+    fs::rename(staging, dir, error);
+    if (error)  // another process got there first
+        fs::remove_all(staging, error);
+    return dir;
+}
+
+// Runs `command`; throws std::runtime_error with its output when it fails.
+inline void run_or_throw(const std::string& what, const std::string& command)
+{
+    CommandResult result = run_command(command);
+    if (result.exit_code != 0)
+        throw std::runtime_error(what + " failed:\n" + describe(result));
+}
+
+// The folder the reference script `script_name` writes when run with
+// `arguments` and then the folder.
+inline std::filesystem::path shared_reference_dir(const std::string& script_name, const std::string& arguments = {})
+{
+    const std::filesystem::path script = reference_script(script_name);
+    return shared_reference_dir(script.stem().string(), read_file(script) + "\n" + arguments, [&](const std::filesystem::path& staging) {
+        run_or_throw(script_name + " (needs " FAIRSEQ2_TEST_PYTHON " with torch)",
+                     python() + " " + shell_quote(script.string()) + (arguments.empty() ? "" : " " + arguments) + " " +
+                         shell_quote(staging.string()));
+    });
+}
+#endif
 
 // `text` as JSON; a parse error fails the test (and returns null).
 inline boost::json::value parse_json(const std::string& text)

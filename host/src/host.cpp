@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <regex>
 #include <set>
@@ -99,9 +100,17 @@ struct Host::Impl {
     std::unique_ptr<detail::ScanCache> cache;
     std::set<std::string> fresh;  // scanned by this host, not read from the cache
 
-    void load_one(const std::filesystem::path& file);
+    // A plugin file found in a plugin folder, with its handshake read once
+    // for both the scan and the load (or why it could not be read).
+    struct Candidate {
+        std::filesystem::path file;
+        std::optional<PluginHandshake> handshake;
+        std::exception_ptr error;  // set when inspect_plugin() threw
+    };
+
+    void load_one(const Candidate& candidate);
     void start_scanning();
-    void prescan(const std::vector<std::filesystem::path>& files);
+    void prescan(const std::vector<Candidate>& candidates);
     detail::FileStamp stamp_of(const std::filesystem::path& file, const PluginHandshake& handshake) const;
     // What the child made of the plugin ("" when it passed).
     std::string vet(const std::filesystem::path& file, const PluginHandshake& handshake);
@@ -152,7 +161,7 @@ detail::FileStamp Host::Impl::stamp_of(const std::filesystem::path& file, const 
     return stamp;
 }
 
-void Host::Impl::prescan(const std::vector<std::filesystem::path>& files)
+void Host::Impl::prescan(const std::vector<Candidate>& candidates)
 {
     // The plugins a child must try: compatible, and not in the cache.
     struct Job {
@@ -163,18 +172,15 @@ void Host::Impl::prescan(const std::vector<std::filesystem::path>& files)
         double seconds = 0;
     };
     std::vector<Job> jobs;
-    for (const auto& file : files) {
-        try {
-            const PluginHandshake handshake = inspect_plugin(file);
-            if (!incompatibility(handshake).empty())
-                continue;
-            std::error_code error;
-            Job job{file, std::filesystem::weakly_canonical(file, error).string(), stamp_of(file, handshake), std::nullopt, 0};
-            if (!cache->find(job.canonical, job.stamp))
-                jobs.push_back(std::move(job));
-        } catch (const std::exception&) {
-            // load_one() reports it.
-        }
+    for (const auto& candidate : candidates) {
+        // An unreadable or incompatible file is load_one()'s to report.
+        if (!candidate.handshake || !incompatibility(*candidate.handshake).empty())
+            continue;
+        std::error_code error;
+        Job job{candidate.file, std::filesystem::weakly_canonical(candidate.file, error).string(),
+                stamp_of(candidate.file, *candidate.handshake), std::nullopt, 0};
+        if (!cache->find(job.canonical, job.stamp))
+            jobs.push_back(std::move(job));
     }
     if (jobs.empty())
         return;
@@ -315,27 +321,41 @@ void Host::load_plugins()
         std::sort(files.begin(), files.end());
         all.insert(all.end(), files.begin(), files.end());
     }
+    std::vector<Impl::Candidate> candidates;
+    candidates.reserve(all.size());
+    for (const auto& file : all) {
+        Impl::Candidate candidate{file, std::nullopt, nullptr};
+        try {
+            candidate.handshake = inspect_plugin(file);
+        } catch (...) {
+            candidate.error = std::current_exception();
+        }
+        candidates.push_back(std::move(candidate));
+    }
     // The children of the plugins not in the scan cache run side by side;
     // the plugins are then loaded one by one, in order.
     if (impl_->scan)
-        impl_->prescan(all);
-    for (const auto& file : all)
-        impl_->load_one(file);
+        impl_->prescan(candidates);
+    for (const auto& candidate : candidates)
+        impl_->load_one(candidate);
     if (impl_->cache)
         impl_->cache->save();
     if (strict_plugins())
         require_all_plugins_loaded();
 }
 
-void Host::Impl::load_one(const std::filesystem::path& file)
+void Host::Impl::load_one(const Candidate& candidate)
 {
+    const std::filesystem::path& file = candidate.file;
     PluginRecord record;
     record.file = file;
     try {
-        // Read and check the handshake from the file first: a plugin built
-        // for another SDK or libtorch is refused with that cause before the
+        // The handshake was read from the file first: a plugin built for
+        // another SDK or libtorch is refused with that cause before the
         // loader sees its undefined symbols.
-        const PluginHandshake handshake = inspect_plugin(file);
+        if (candidate.error)
+            std::rethrow_exception(candidate.error);
+        const PluginHandshake& handshake = *candidate.handshake;
         record.name = handshake.name;
         record.version = handshake.version;
         if (std::string reason = incompatibility(handshake); !reason.empty())

@@ -31,19 +31,18 @@ LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::file
                           "' model, but the llama family loads only model_type 'llama'.");
     if (auto act = fields.optional_string("hidden_act"); act && *act != "silu")
         fail_unsupported(fields, "hidden_act", "'" + *act + "'", "'silu'");
+    const hf::CausalLmShape shape = hf::read_causal_lm_shape(fields);
     LLaMAConfig config;
-    config.model_dim = fields.required_int("hidden_size");
-    config.num_layers = fields.required_int("num_hidden_layers");
-    config.num_attn_heads = fields.required_int("num_attention_heads");
-    config.num_key_value_heads = fields.optional_int("num_key_value_heads").value_or(config.num_attn_heads);
-    config.head_dim = fields.optional_int("head_dim");
-    if (config.head_dim && config.num_attn_heads > 0 && *config.head_dim * config.num_attn_heads == config.model_dim)
-        config.head_dim = std::nullopt;  // the default
+    config.model_dim = shape.model_dim;
+    config.num_layers = shape.num_layers;
+    config.num_attn_heads = shape.num_attn_heads;
+    config.num_key_value_heads = shape.num_key_value_heads;
+    config.head_dim = shape.head_dim;
     config.attention_bias = fields.optional_bool("attention_bias").value_or(false);
     config.mlp_bias = fields.optional_bool("mlp_bias").value_or(false);
     config.rms_norm_eps = fields.optional_double("rms_norm_eps").value_or(1e-6);
     // intermediate_size is the final GLU width: no scaling, no rounding.
-    config.ffn_inner_dim = fields.required_int("intermediate_size");
+    config.ffn_inner_dim = shape.ffn_inner_dim;
     config.ffn_inner_dim_scale = 1.0;
     config.ffn_inner_dim_multiplier = 1.0;
     config.ffn_inner_dim_to_multiple = 1;
@@ -51,7 +50,7 @@ LLaMAConfig llama_config_from_hf(const boost::json::value& json, const std::file
     config.rope_theta = fields.optional_double("rope_theta").value_or(10000.0);
     config.tied_embeddings = fields.optional_bool("tie_word_embeddings").value_or(false);
 
-    config.vocab_info.size = fields.required_int("vocab_size");
+    config.vocab_info.size = shape.vocab_size;
     config.vocab_info.unk_idx = std::nullopt;
     config.vocab_info.bos_idx = fields.optional_token_id("bos_token_id", "vocab_info.bos_idx");
     config.vocab_info.eos_idx = fields.optional_token_id("eos_token_id", "vocab_info.eos_idx");

@@ -37,10 +37,7 @@ boost::json::object LLaMATokenizerHandler::default_config() const
 std::shared_ptr<Tokenizer> LLaMATokenizerHandler::do_load(const std::filesystem::path& file, TokenizerFormat format,
                                                           const boost::json::object& config) const
 {
-    const boost::json::value* use_eot_value = config.if_contains("use_eot");
-    if (use_eot_value != nullptr && !use_eot_value->is_bool())
-        throw ConfigError("The 'use_eot' key of the llama tokenizer config must be true or false.");
-    const bool use_eot = use_eot_value != nullptr && use_eot_value->get_bool();
+    const bool use_eot = config_flag(config, "use_eot");
 
     TokenizerDefaults d;
     d.add_bos = true;  // every llama tokenizer begins a sequence with BOS

@@ -27,16 +27,15 @@ MistralConfig mistral_config_from_hf(const boost::json::value& json, const std::
     if (const boost::json::value* scaling = fields.find("rope_scaling"))
         fields.fail("rope_scaling", "is " + boost::json::serialize(*scaling) + ", but mistral models support no RoPE scaling");
 
+    const hf::CausalLmShape shape = hf::read_causal_lm_shape(fields);
     MistralConfig config;
-    config.model_dim = fields.required_int("hidden_size");
-    config.num_layers = fields.required_int("num_hidden_layers");
-    config.num_attn_heads = fields.required_int("num_attention_heads");
-    config.num_key_value_heads = fields.optional_int("num_key_value_heads").value_or(config.num_attn_heads);
-    config.head_dim = fields.optional_int("head_dim");
-    if (config.head_dim && *config.head_dim * config.num_attn_heads == config.model_dim)
-        config.head_dim = std::nullopt;  // the default
-    config.ffn_inner_dim = fields.required_int("intermediate_size");
-    config.vocab_size = fields.required_int("vocab_size");
+    config.model_dim = shape.model_dim;
+    config.num_layers = shape.num_layers;
+    config.num_attn_heads = shape.num_attn_heads;
+    config.num_key_value_heads = shape.num_key_value_heads;
+    config.head_dim = shape.head_dim;
+    config.ffn_inner_dim = shape.ffn_inner_dim;
+    config.vocab_size = shape.vocab_size;
     config.max_seq_len = fields.optional_int("max_position_embeddings").value_or(32768);
     config.rope_theta = fields.optional_double("rope_theta").value_or(10000.0);
     config.rms_norm_eps = fields.optional_double("rms_norm_eps").value_or(1e-6);

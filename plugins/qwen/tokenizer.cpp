@@ -22,9 +22,7 @@ boost::json::object QwenTokenizerHandler::default_config() const
 std::shared_ptr<Tokenizer> QwenTokenizerHandler::do_load(const std::filesystem::path& file, TokenizerFormat format,
                                                          const boost::json::object& config) const
 {
-    const boost::json::value* use_im_end_value = config.if_contains("use_im_end");
-    if (use_im_end_value != nullptr && !use_im_end_value->is_bool())
-        throw ConfigError("The 'use_im_end' key of the qwen tokenizer config must be true or false.");
+    const bool use_im_end = config_flag(config, "use_im_end");
     if (format != TokenizerFormat::tokenizer_json)
         throw TokenizerError(file.string() + ": a qwen tokenizer is a Hugging Face tokenizer.json, not a " +
                              std::string(tokenizer_format_name(format)) + ".");
@@ -39,7 +37,7 @@ std::shared_ptr<Tokenizer> QwenTokenizerHandler::do_load(const std::filesystem::
     d.chat.prefix = "<|im_start|>user\n";
     d.chat.suffix = "<|im_end|>\n<|im_start|>assistant\n";
     auto tok = load_hf_tokenizer(file, d);
-    if (use_im_end_value != nullptr && use_im_end_value->get_bool()) {
+    if (use_im_end) {
         tok->use_end_of_turn_as_eos("use_im_end");
     }
     return tok;

@@ -148,6 +148,12 @@ TEST(TokenizerFamilyTest, InstructCardsEndAtTheEndOfTurn)
     } catch (const ConfigError& e) {
         EXPECT_STREQ(e.what(), "The tokenizer config of the 'llama' family has no key 'use_im_end'. Known keys: 'use_eot'.");
     }
+    try {
+        hub.load_from_path(llama3_dir, "llama", boost::json::object{{"use_eot", "yes"}});
+        FAIL() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), "The 'use_eot' key of the llama tokenizer config must be true or false, but is \"yes\".");
+    }
 }
 
 // The card fields: `tokenizer` (relative to the card file),

@@ -63,31 +63,11 @@ inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b)
     return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
-// The reference files, made by make_hf_decoders.py on first use and shared
-// by the test processes of this build until the script changes. Made in a
-// staging folder and renamed, so a concurrent process never sees them
-// half-written.
+// The reference files of make_hf_decoders.py, shared by the test processes
+// of this build until the script changes.
 inline std::filesystem::path reference_files()
 {
-    namespace fs = std::filesystem;
-    const fs::path script = reference_script("make_hf_decoders.py");
-    const fs::path dir = fs::path(FAIRSEQ2_TEST_WORK_DIR) / ("hf_decoders-" + std::to_string(std::hash<std::string>{}(read_file(script))));
-    if (fs::is_regular_file(dir / "expected" / "mistral.safetensors"))
-        return dir;
-    fs::create_directories(dir.parent_path());
-    fs::path staging = dir;
-    staging += ".tmp-" + std::to_string(::getpid());
-    fs::remove_all(staging);
-    CommandResult made = run_command(python() + " " + shell_quote(script.string()) + " --out " + shell_quote(staging.string()));
-    if (made.exit_code != 0) {
-        fs::remove_all(staging);
-        throw std::runtime_error("make_hf_decoders.py (needs " FAIRSEQ2_TEST_PYTHON " with torch) failed:\n" + describe(made));
-    }
-    std::error_code error;
-    fs::rename(staging, dir, error);
-    if (error)  // another process got there first
-        fs::remove_all(staging);
-    return dir;
+    return shared_reference_dir("make_hf_decoders.py", "--out");
 }
 
 // What the script computed for one model.

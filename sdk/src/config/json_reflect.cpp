@@ -5,19 +5,9 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "../quoted_list.hpp"
+
 namespace fairseq2::config::detail {
-
-namespace {
-
-std::string quoted_list(const std::vector<std::string>& names)
-{
-    std::string text;
-    for (const auto& name : names)
-        text += (text.empty() ? "'" : ", '") + name + "'";
-    return text;
-}
-
-}  // namespace
 
 std::string join_path(const std::string& parent, const std::string& name)
 {
@@ -68,8 +58,8 @@ void throw_type_error(const std::string& path, const char* expected, const boost
 
 void throw_unknown_keys(const std::string& path, const std::vector<std::string>& unknown, const std::vector<std::string>& valid)
 {
-    throw ConfigError(describe_path(path) + " has unknown key" + (unknown.size() == 1 ? " " : "s ") + quoted_list(unknown) +
-                      "; valid keys are " + quoted_list(valid) + ".");
+    throw ConfigError(describe_path(path) + " has unknown key" + (unknown.size() == 1 ? " " : "s ") + fairseq2::detail::quoted_list(unknown) +
+                      "; valid keys are " + fairseq2::detail::quoted_list(valid) + ".");
 }
 
 void throw_missing_field(const std::string& path)

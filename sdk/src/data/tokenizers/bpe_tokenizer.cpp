@@ -35,11 +35,15 @@ void AddedTokenMatcher::add(AddedToken token)
         return;
     auto index = static_cast<std::uint32_t>(tokens_.size());
     auto first = static_cast<unsigned char>(token.content[0]);
+    by_content_.emplace(token.content, index);  // the first of a content wins
     tokens_.push_back(std::move(token));
+    // Longest first, and in order of addition among equal lengths: inserted
+    // after the last token at least as long, without re-sorting the bucket.
     auto& bucket = by_first_byte_[first];
-    bucket.push_back(index);
-    std::stable_sort(bucket.begin(), bucket.end(),
-                     [&](std::uint32_t a, std::uint32_t b) { return tokens_[a].content.size() > tokens_[b].content.size(); });
+    const std::size_t size = tokens_.back().content.size();
+    auto at = std::upper_bound(bucket.begin(), bucket.end(), size,
+                               [&](std::size_t length, std::uint32_t other) { return length > tokens_[other].content.size(); });
+    bucket.insert(at, index);
 }
 
 bool AddedTokenMatcher::find(std::string_view text, std::size_t from, std::size_t& begin, std::size_t& end,
@@ -71,10 +75,8 @@ bool AddedTokenMatcher::find(std::string_view text, std::size_t from, std::size_
 
 const AddedToken* AddedTokenMatcher::lookup(std::string_view content) const
 {
-    for (const auto& t : tokens_)
-        if (t.content == content)
-            return &t;
-    return nullptr;
+    auto it = by_content_.find(content);
+    return it == by_content_.end() ? nullptr : &tokens_[it->second];
 }
 
 const std::array<std::uint32_t, 256>& byte_to_unicode()
@@ -579,7 +581,7 @@ std::optional<std::string> BpeTokenizer::id_to_token(std::int64_t id) const
     if (id < 0 || id >= vocab_size())
         return std::nullopt;
     auto index = static_cast<std::size_t>(id);
-    if (added.lookup(token_bytes[index]) != nullptr && added.lookup(token_bytes[index])->id == id)
+    if (const AddedToken* token = added.lookup(token_bytes[index]); token != nullptr && token->id == id)
         return token_bytes[index];
     return byte_level_names ? bytes_to_byte_level(token_bytes[index]) : token_bytes[index];
 }

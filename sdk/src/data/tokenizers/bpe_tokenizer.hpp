@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -20,6 +21,12 @@
 #include "regex_splitter.hpp"
 
 namespace fairseq2::tokenizers::detail {
+
+// Lets string-keyed maps be searched with a string_view, without a copy.
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
 
 // A token matched in the raw text before any other step (Hugging Face's
 // added tokens, tiktoken's special tokens).
@@ -46,6 +53,7 @@ public:
 private:
     std::vector<AddedToken> tokens_;
     std::array<std::vector<std::uint32_t>, 256> by_first_byte_{};  // longest first
+    std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> by_content_;
 };
 
 // A normaliser step of tokenizer.json.
@@ -76,11 +84,6 @@ struct DecoderStep {
     Metaspace::Prepend prepend = Metaspace::Prepend::always;
 };
 
-// Lets string-keyed maps be searched with a string_view, without a copy.
-struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
 using StringIdMap = std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>;
 
 class BpeTokenizer final : public Tokenizer {

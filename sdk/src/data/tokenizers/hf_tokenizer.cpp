@@ -427,7 +427,8 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& file, 
     };
     SpecialTokens specials;
     specials.bos = resolve("bos_token", tmpl.before, defaults.bos, "BOS", true);
-    specials.eos = resolve("eos_token", std::nullopt, defaults.eos, "EOS", true);
+    // A template that ends with a special token ("$A </s>") names the EOS.
+    specials.eos = resolve("eos_token", tmpl.after, defaults.eos, "EOS", true);
     specials.pad = resolve("pad_token", std::nullopt, defaults.pad, "pad", true);
     std::optional<std::string> model_unk;
     if (const auto* u = model.if_contains("unk_token"); u != nullptr && u->is_string())

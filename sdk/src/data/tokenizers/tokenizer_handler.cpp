@@ -8,26 +8,26 @@
 #include "fairseq2/config/overrides.hpp"
 #include "fairseq2/runtime/registry.hpp"
 #include "fairseq2/runtime/runtime_context.hpp"
+#include "../../quoted_list.hpp"
 
 namespace fairseq2::tokenizers {
-
-namespace {
-
-std::string quoted_list(const std::vector<std::string>& names)
-{
-    std::string out;
-    for (const auto& n : names)
-        out += (out.empty() ? "'" : ", '") + n + "'";
-    return out;
-}
-
-}  // namespace
 
 TokenizerHandler::~TokenizerHandler() = default;
 
 boost::json::object TokenizerHandler::default_config() const
 {
     return {};
+}
+
+bool TokenizerHandler::config_flag(const boost::json::object& config, const char* key) const
+{
+    const boost::json::value* value = config.if_contains(key);
+    if (value == nullptr)
+        return false;
+    if (!value->is_bool())
+        throw ConfigError(std::string("The '") + key + "' key of the " + family() + " tokenizer config must be true or false, but is " +
+                          boost::json::serialize(*value) + ".");
+    return value->get_bool();
 }
 
 std::shared_ptr<Tokenizer> TokenizerHandler::load(const std::filesystem::path& path, const boost::json::object& config) const
@@ -39,7 +39,7 @@ std::shared_ptr<Tokenizer> TokenizerHandler::load(const std::filesystem::path& p
             for (const auto& [k, v] : defaults)
                 known.emplace_back(k);
             throw ConfigError("The tokenizer config of the '" + family() + "' family has no key '" + std::string(key) + "'. Known keys: " +
-                              (known.empty() ? std::string("none") : quoted_list(known)) + ".");
+                              (known.empty() ? std::string("none") : fairseq2::detail::quoted_list(known)) + ".");
         }
     std::filesystem::path file = find_tokenizer_file(path);
     return bind_lifetime(do_load(file, detect_tokenizer_format(file), config), lifetime_token());
@@ -65,7 +65,7 @@ std::shared_ptr<TokenizerHandler> TokenizerHub::get_handler(const std::string& f
     if (!handlers.contains(family)) {
         auto known = handlers.keys();
         throw LookupError("'" + family + "' is not a known tokenizer family. Known families: " +
-                          (known.empty() ? std::string("none (no plugin loaded)") : quoted_list(known)) + ".");
+                          (known.empty() ? std::string("none (no plugin loaded)") : fairseq2::detail::quoted_list(known)) + ".");
     }
     return handlers.get(family);
 }
@@ -116,7 +116,7 @@ LoadedTokenizer TokenizerHub::load(const assets::AssetCard& card) const
         }
     }
     std::filesystem::path file = find_tokenizer_file(path);
-    return {handler->load(path, config.as_object()), family, file};
+    return {handler->load(file, config.as_object()), family, file};
 }
 
 LoadedTokenizer TokenizerHub::load_from_path(const std::filesystem::path& path, const std::string& family,

@@ -46,6 +46,10 @@ public:
     std::shared_ptr<Tokenizer> load(const std::filesystem::path& path) const { return load(path, default_config()); }
 
 protected:
+    // The boolean `key` of `config`, false when absent; anything but true
+    // or false is a ConfigError naming the key and the family.
+    bool config_flag(const boost::json::object& config, const char* key) const;
+
     // `file` is find_tokenizer_file(path), `format` its detected format.
     virtual std::shared_ptr<Tokenizer> do_load(const std::filesystem::path& file, TokenizerFormat format,
                                                const boost::json::object& config) const = 0;
