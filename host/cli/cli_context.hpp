@@ -58,6 +58,7 @@ private:
 void add_plugins_commands(CLI::App& app, CliContext& context, int& exit_code);
 void add_models_commands(CLI::App& app, CliContext& context, int& exit_code);
 void add_generate_command(CLI::App& app, CliContext& context, int& exit_code);
+void add_translate_command(CLI::App& app, CliContext& context, int& exit_code);
 void add_convert_command(CLI::App& app, CliContext& context, int& exit_code);
 void add_assets_commands(CLI::App& app, CliContext& context, int& exit_code);
 void add_tokenize_commands(CLI::App& app, CliContext& context, int& exit_code);

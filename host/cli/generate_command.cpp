@@ -21,9 +21,10 @@
 #include "fairseq2/generation/generator.hpp"
 #include "fairseq2/logging.hpp"
 #include "fairseq2/models/decoder_model.hpp"
+#include "fairseq2/models/encoder_decoder_model.hpp"
 #include "fairseq2/runtime/cpu.hpp"
 #include "json_output.hpp"
-#include "model_source.hpp"
+#include "model_loading.hpp"
 #include "token_ids.hpp"
 #include "tokenizer_source.hpp"
 
@@ -32,13 +33,7 @@ namespace fairseq2::cli {
 namespace {
 
 struct GenerateArgs {
-    std::string model;
-    std::string family;
-    std::string arch;
-    std::string checkpoint;
-    bool random_init = false;
-    std::uint64_t seed = 0;
-    std::vector<std::string> sets;
+    ModelLoadArgs load;
     std::string prompt_ids;
     std::optional<std::string> prompt;
     bool chat = false;
@@ -48,97 +43,34 @@ struct GenerateArgs {
     bool greedy = false;
     double temperature = 1.0;
     double top_p = 1.0;
-    std::string dtype = "auto";
-    bool no_mmap = false;
     int threads = 0;
     std::int64_t prefill_chunk = generation::GenerationOptions{}.prefill_chunk_size;
     bool json = false;
 };
 
-// nullopt for "auto".
-std::optional<c10::ScalarType> parse_dtype(const std::string& name)
-{
-    if (name == "auto")
-        return std::nullopt;
-    if (name == "float32")
-        return at::kFloat;
-    if (name == "bfloat16")
-        return at::kBFloat16;
-    throw InvalidArgumentError("--dtype: '" + name + "' is not supported; use auto, float32 or bfloat16.");
-}
-
-// The dtype the model computes in: the one asked for, else the checkpoint's,
-// except float16, which LibTorch cannot compute with on the CPU (no float16
-// matmul or softmax kernels), so it runs in float32.
-c10::ScalarType compute_dtype(std::optional<c10::ScalarType> asked, const checkpoint::LoadedCheckpoint& checkpoint)
-{
-    if (asked)
-        return *asked;
-    const c10::ScalarType stored = checkpoint::checkpoint_dtype(checkpoint.state_dict);
-    if (stored == at::kHalf) {
-        log().info("'{}' holds float16 weights, which LibTorch cannot compute with on the CPU; running in float32.", checkpoint.path.string());
-        return at::kFloat;
-    }
-    return stored;
-}
-
 int run_generate(CliContext& context, const GenerateArgs& args)
 {
-    if (args.model.empty() && args.family.empty() && args.checkpoint.empty())
-        throw InvalidArgumentError(
-            "Give the model: --model NAME (an asset card), --checkpoint PATH (its family and config are read from it), or --family FAMILY "
-            "with --random-init.");
-    // A card names its checkpoint; --random-init or --checkpoint replace it.
-    if (args.model.empty() && args.random_init == !args.checkpoint.empty())
-        throw InvalidArgumentError("Give exactly one model source: --random-init or --checkpoint PATH.");
     if (args.threads < 0)
         throw InvalidArgumentError("--threads must be positive, but is " + std::to_string(args.threads) + ".");
     at::set_num_threads(args.threads > 0 ? args.threads : physical_core_count());
-    const std::optional<c10::ScalarType> dtype = parse_dtype(args.dtype);
-    const checkpoint::LoadOptions load_options{.mmap = !args.no_mmap};
+    LoadedModel loaded = load_model(context, args.load);
+    const std::shared_ptr<models::ModelHandler>& handler = loaded.handler;
+    const double load_s = loaded.load_seconds;
 
-    std::shared_ptr<models::ModelHandler> handler;
-    std::shared_ptr<torch::nn::Module> module;
-    auto load_start = std::chrono::steady_clock::now();
-    if (args.model.empty() && !args.checkpoint.empty()) {
-        // A checkpoint alone: its family and config come from the file or
-        // the files beside it unless --family / --arch say otherwise.
-        CheckpointSource source =
-            open_checkpoint(context.host().context(), context.hub(), args.checkpoint, args.family, args.arch, args.sets, load_options);
-        handler = source.handler;
-        const c10::ScalarType model_dtype = compute_dtype(dtype, source.checkpoint);
-        module = handler->load_from_checkpoint(std::move(source.checkpoint), source.config, at::kCPU, model_dtype);
-    } else {
-        SelectedModel selected = select_model(context.hub(), ModelSelection{args.model, args.family, args.arch, args.sets});
-        handler = selected.handler;
-        const boost::json::value& config = selected.config;
-        // Resolved before loading starts, so a missing file fails fast.
-        std::filesystem::path checkpoint = args.checkpoint;
-        if (selected.card && !args.random_init && checkpoint.empty())
-            checkpoint = context.hub().checkpoint_path(*selected.card);
-
-        load_start = std::chrono::steady_clock::now();
-        if (args.random_init) {
-            at::manual_seed(args.seed);
-            module = handler->create(config, at::kCPU, dtype.value_or(at::kFloat));
-        } else {
-            checkpoint::LoadedCheckpoint loaded = checkpoint::load_checkpoint(checkpoint, load_options);
-            const c10::ScalarType model_dtype = compute_dtype(dtype, loaded);
-            module = handler->load_from_checkpoint(std::move(loaded), config, at::kCPU, model_dtype);
-        }
-    }
-    double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-
-    auto model = std::dynamic_pointer_cast<models::DecoderModel>(module);
-    if (!model)
+    auto model = std::dynamic_pointer_cast<models::DecoderModel>(loaded.module);
+    if (!model) {
+        if (std::dynamic_pointer_cast<models::EncoderDecoderModel>(loaded.module))
+            throw InvalidArgumentError("The '" + handler->family() +
+                                       "' family builds encoder-decoder models, which `generate` does not run; use `fairseq2 translate`.");
         throw InvalidArgumentError("The '" + handler->family() + "' family does not build decoder models, so it cannot generate text.");
+    }
 
     const VocabularyInfo& vocab = model->vocab_info();
     std::vector<std::int64_t> prompt = parse_token_ids(args.prompt_ids, "--prompt-ids");
     std::shared_ptr<tokenizers::Tokenizer> tokenizer;
     if (args.prompt) {
         // Text in, text out: the model's tokenizer (or --tokenizer).
-        tokenizer = model_tokenizer(context, args.model, args.checkpoint, handler->family(), args.tokenizer, args.tokenizer_family).tokenizer;
+        tokenizer = model_tokenizer(context, args.load.model, args.load.checkpoint, handler->family(), args.tokenizer, args.tokenizer_family).tokenizer;
         if (tokenizer->vocab_size() > vocab.size)
             throw InvalidArgumentError("The tokenizer has " + std::to_string(tokenizer->vocab_size()) + " tokens, but the model's vocabulary has " +
                                        std::to_string(vocab.size) + "; they do not belong together.");
@@ -159,7 +91,7 @@ int run_generate(CliContext& context, const GenerateArgs& args)
     options.greedy = args.greedy;
     options.temperature = args.temperature;
     options.top_p = args.top_p;
-    options.seed = args.seed;
+    options.seed = args.load.seed;
     options.eos_idx = vocab.eos_idx.value_or(-1);
     options.prefill_chunk_size = args.prefill_chunk;
     std::optional<tokenizers::IncrementalDetokenizer> stream;
@@ -219,22 +151,22 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
 {
     auto args = std::make_shared<GenerateArgs>();
     auto* cmd = app.add_subcommand("generate", "Generate token ids with a decoder model");
-    auto* family = cmd->add_option("--family", args->family, "Model family (or give --model)");
-    auto* arch = cmd->add_option("--arch", args->arch, "Arch name (default: the family's default arch)");
-    cmd->add_option("--model", args->model, "Asset card of the model: its family, arch, config overrides and checkpoint")
+    auto* family = cmd->add_option("--family", args->load.family, "Model family (or give --model)");
+    auto* arch = cmd->add_option("--arch", args->load.arch, "Arch name (default: the family's default arch)");
+    cmd->add_option("--model", args->load.model, "Asset card of the model: its family, arch, config overrides and checkpoint")
         ->type_name("NAME")
         ->excludes(family)
         ->excludes(arch);
-    auto* random_init = cmd->add_flag("--random-init", args->random_init, "Use random weights (seeded by --seed)");
+    auto* random_init = cmd->add_flag("--random-init", args->load.random_init, "Use random weights (seeded by --seed)");
     auto* checkpoint =
-        cmd->add_option("--checkpoint", args->checkpoint,
+        cmd->add_option("--checkpoint", args->load.checkpoint,
                         "Checkpoint to load: a safetensors or torch.save file, a Hugging Face or Meta directory, or a shard index; without "
                         "--model, its family and config come from the checkpoint or the config.json/params.json beside it (--family, "
                         "--arch and --set override them); with --model, it replaces the card's checkpoint")
             ->type_name("PATH");
     random_init->excludes(checkpoint);
-    cmd->add_option("--seed", args->seed, "Seed of the random weights and of sampling (default 0)");
-    cmd->add_option("--set", args->sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
+    cmd->add_option("--seed", args->load.seed, "Seed of the random weights and of sampling (default 0)");
+    cmd->add_option("--set", args->load.sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
     auto* prompt_ids =
         cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids separated by spaces (default: the BOS id)")->type_name("\"ID ...\"");
     cmd->add_option("--prompt", args->prompt,
@@ -253,10 +185,10 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
     auto* temperature = cmd->add_option("--temperature", args->temperature, "Sampling temperature (default 1.0)");
     auto* top_p = cmd->add_option("--top-p", args->top_p, "Nucleus sampling probability mass (default 1.0)");
     greedy->excludes(temperature)->excludes(top_p);
-    cmd->add_option("--dtype", args->dtype,
+    cmd->add_option("--dtype", args->load.dtype,
                     "auto (default: the checkpoint's dtype, float32 for float16 checkpoints and --random-init), float32 or bfloat16; "
                     "weights are converted only when this differs from the checkpoint's");
-    cmd->add_flag("--no-mmap", args->no_mmap, "Read safetensors files into memory instead of memory-mapping them");
+    cmd->add_flag("--no-mmap", args->load.no_mmap, "Read safetensors files into memory instead of memory-mapping them");
     cmd->add_option("--threads", args->threads, "Number of CPU threads (default: the number of physical cores)");
     cmd->add_option("--prefill-chunk", args->prefill_chunk,
                     "Prompt positions run through the model at a time, which bounds the memory of long prompts (default " +

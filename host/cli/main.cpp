@@ -96,6 +96,7 @@ int main(int argc, char** argv)
     cli::add_plugins_commands(app, context, exit_code);
     cli::add_models_commands(app, context, exit_code);
     cli::add_generate_command(app, context, exit_code);
+    cli::add_translate_command(app, context, exit_code);
     cli::add_convert_command(app, context, exit_code);
     cli::add_assets_commands(app, context, exit_code);
     cli::add_tokenize_commands(app, context, exit_code);

@@ -9,7 +9,7 @@
 #define FAIRSEQ2_SDK_VERSION_STRING "0.1.0"
 
 // Bumped whenever a public SDK type changes layout or a virtual signature.
-#define FAIRSEQ2_SDK_ABI_VERSION 6
+#define FAIRSEQ2_SDK_ABI_VERSION 7
 
 // Marks symbols of libfairseq2_sdk that plugins and embedders link against;
 // the library is built with hidden visibility, so nothing else is exported.

@@ -273,11 +273,12 @@ LoadedCheckpoint load_checkpoint(const fs::path& path, const LoadOptions& option
             }
             merge(loaded, std::move(read.tensors), file, origin);
         } else {
-            c10::IValue archive = read_torch_archive(file, [&progress](std::uint64_t bytes) { progress.advance(bytes); });
+            c10::IValue archive = read_torch_checkpoint(file, [&progress](std::uint64_t bytes) { progress.advance(bytes); });
             if (plan.files.size() == 1) {
                 loaded.fairseq2_layout = has_fairseq2_marker(archive);
                 if (loaded.fairseq2_layout)
                     loaded.model = extract_model_metadata(archive, file.string());
+                loaded.extras = checkpoint_extras(archive);
             }
             merge(loaded, extract_state_dict(archive, file.string()), file, origin);
         }

@@ -45,6 +45,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -159,6 +160,7 @@ struct Global {
         empty_bytes,        // __builtin__.bytes() / builtins.bytes(): b"" under protocol 2
         storage_class,      // torch.FloatStorage, ...: dtype holds the element type
         dtype,              // torch.float32, ...: dtype holds it
+        namespace_record,   // argparse.Namespace: a plain dict of its attributes (fairseq's args)
     };
 
     Type type = Type::ordered_dict;
@@ -295,6 +297,12 @@ public:
           budget_(object_budget_floor + object_budget_per_pickle_byte * size) {}
 
     IValue run();
+
+    // Storage records are read when the caller asks, not while unpickling:
+    // until then a tensor's storage has its size but no memory.
+    // Reads the records of every storage that `keep` holds a tensor of (or
+    // of all storages when `keep` is null).
+    void read_storages(const IValue* keep);
 
 private:
     [[noreturn]] void fail(const std::string& reason) const {
@@ -476,8 +484,15 @@ private:
     std::vector<std::size_t> marks_;
     std::unordered_map<std::uint64_t, Item> memo_;
 
-    // Loaded storage records by key, so tensors sharing one share it here.
-    std::unordered_map<std::string, c10::Storage> storages_;
+    // Storage records by key, so tensors sharing one share it here; each
+    // without memory until read_storages().
+    struct PendingStorage {
+        const detail::ZipRecord* record = nullptr;
+        c10::Storage storage;
+    };
+    std::unordered_map<std::string, PendingStorage> storages_;
+    // The dicts made by argparse.Namespace(), which BUILD fills.
+    std::unordered_set<const void*> namespaces_;
 
     std::unordered_map<const void*, ContainerInfo> containers_;
     std::uint64_t used_ = 0;
@@ -618,6 +633,10 @@ Global Unpickler::resolve_global(const std::string& module, const std::string& n
         g.type = Global::Type::ordered_dict;
         return g;
     }
+    if (module == "argparse" && name == "Namespace") {
+        g.type = Global::Type::namespace_record;
+        return g;
+    }
     if (module == "torch._utils" && name == "_rebuild_tensor_v2") {
         g.type = Global::Type::rebuild_tensor_v2;
         return g;
@@ -658,7 +677,7 @@ Global Unpickler::resolve_global(const std::string& module, const std::string& n
     }
     fail_at("it refers to the Python global '" + g.name +
             "', which is not allowed; a checkpoint may only hold tensors, storages, "
-            "collections.OrderedDict and plain containers, strings, bytes and numbers.");
+            "collections.OrderedDict, argparse.Namespace and plain containers, strings, bytes and numbers.");
 }
 
 Item Unpickler::call(const Item& callable, const Item& args_item) {
@@ -676,6 +695,17 @@ Item Unpickler::call(const Item& callable, const Item& args_item) {
                 fail_at("collections.OrderedDict is called with arguments; only OrderedDict() is supported.");
             }
             return new_dict();
+        case Global::Type::namespace_record: {
+            // Namespace(**kwargs) or, as pickle protocol 2+ writes it,
+            // Namespace.__new__(Namespace) followed by BUILD with its
+            // attributes.
+            Item record = new_dict();
+            namespaces_.insert(container_key(record));
+            if (!args.empty()) {
+                fail_at("argparse.Namespace is called with positional arguments; only Namespace() is supported.");
+            }
+            return record;
+        }
         case Global::Type::rebuild_tensor_v2:
             return rebuild_tensor(args);
         case Global::Type::rebuild_parameter:
@@ -759,17 +789,13 @@ Item Unpickler::persistent_load(const Item& pid) {
         }
         // The zip directory was checked: the record lies in the file, and no
         // two records share bytes, so all storages together are at most the
-        // file's size.
+        // file's size. The record is read by read_storages(); until then the
+        // storage has no memory.
         auto nbytes = static_cast<std::size_t>(entry->size);
-        at::DataPtr ptr = c10::GetCPUAllocator()->allocate(nbytes);
-        read_record(*entry, ptr.get());
-        c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, std::move(ptr), nullptr, false);
-        it = storages_.emplace(key, std::move(storage)).first;
-        if (on_storage_) {
-            on_storage_(static_cast<std::uint64_t>(nbytes));
-        }
+        c10::Storage storage(c10::Storage::use_byte_size_t(), nbytes, at::DataPtr(nullptr, at::Device(at::kCPU)), nullptr, false);
+        it = storages_.emplace(key, PendingStorage{entry, std::move(storage)}).first;
     }
-    const c10::Storage& storage = it->second;
+    const c10::Storage& storage = it->second.storage;
 
     auto element_size = static_cast<std::uint64_t>(c10::elementSize(cls.global->dtype));
     auto needed = static_cast<std::uint64_t>(numel);
@@ -1082,10 +1108,24 @@ IValue Unpickler::run() {
                 break;
             }
             case 'b': {  // BUILD: state setting, e.g. a state dict's _metadata
-                pop();
-                const Item& target = top();
+                Item state = pop();
+                Item& target = top();
                 if (target.kind != Item::Kind::value || !(target.value.isGenericDict() || target.value.isTensor())) {
                     fail_at("BUILD targets something that is neither a dict nor a tensor.");
+                }
+                if (target.value.isGenericDict() && namespaces_.count(container_key(target)) != 0) {
+                    // A Namespace's attributes become the record's entries.
+                    if (state.kind != Item::Kind::value || !state.value.isGenericDict()) {
+                        fail_at("BUILD gives an argparse.Namespace a state that is not a dict of its attributes.");
+                    }
+                    for (const auto& entry : state.value.toGenericDict()) {
+                        if (!entry.key().isString()) {
+                            fail_at("an argparse.Namespace has an attribute name that is not a string.");
+                        }
+                        modify(target, Item::of(entry.value()), "BUILD");
+                        charge(cost_dict_entry);
+                        target.value.toGenericDict().insert_or_assign(entry.key(), entry.value());
+                    }
                 }
                 break;
             }
@@ -1107,7 +1147,69 @@ IValue Unpickler::run() {
 
 }  // namespace
 
-c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageReadCallback& on_storage) {
+namespace {
+
+void collect_storages(const IValue& value, std::unordered_set<const void*>& out) {
+    if (value.isTensor()) {
+        const at::Tensor& tensor = value.toTensor();
+        if (tensor.defined() && tensor.has_storage()) {
+            out.insert(tensor.storage().unsafeGetStorageImpl());
+        }
+    } else if (value.isGenericDict()) {
+        for (const auto& entry : value.toGenericDict()) {
+            collect_storages(entry.value(), out);
+        }
+    } else if (value.isList()) {
+        for (const IValue& element : value.toListRef()) {
+            collect_storages(element, out);
+        }
+    } else if (value.isTuple()) {
+        for (const IValue& element : value.toTupleRef().elements()) {
+            collect_storages(element, out);
+        }
+    }
+}
+
+bool holds_tensor(const IValue& value) {
+    std::unordered_set<const void*> found;
+    collect_storages(value, found);
+    if (!found.empty()) {
+        return true;
+    }
+    // A tensor without storage still counts.
+    if (value.isTensor()) {
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+void Unpickler::read_storages(const IValue* keep) {
+    std::unordered_set<const void*> wanted;
+    if (keep != nullptr) {
+        collect_storages(*keep, wanted);
+    }
+    for (auto& [key, pending] : storages_) {
+        c10::StorageImpl* impl = pending.storage.unsafeGetStorageImpl();
+        if (keep != nullptr && wanted.count(impl) == 0) {
+            continue;
+        }
+        auto nbytes = static_cast<std::size_t>(pending.record->size);
+        at::DataPtr ptr = c10::GetCPUAllocator()->allocate(nbytes);
+        read_record(*pending.record, ptr.get());
+        impl->set_data_ptr(std::move(ptr));
+        if (on_storage_) {
+            on_storage_(static_cast<std::uint64_t>(nbytes));
+        }
+    }
+}
+
+namespace {
+
+enum class ArchivePart { everything, model };
+
+c10::IValue read_archive(const std::filesystem::path& path, const StorageReadCallback& on_storage, ArchivePart part) {
     std::error_code ec;
     auto status = std::filesystem::status(path, ec);
     if (!std::filesystem::exists(status)) {
@@ -1183,7 +1285,33 @@ c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageR
 
     try {
         Unpickler unpickler(path, *reader, prefix, pickle.data(), pickle.size(), on_storage);
-        return unpickler.run();
+        IValue value = unpickler.run();
+        if (part == ArchivePart::everything || !value.isGenericDict()) {
+            unpickler.read_storages(nullptr);
+            return value;
+        }
+        // A training checkpoint also holds optimizer state and the like: the
+        // top-level entries that hold tensors, other than the model's state
+        // dict, are dropped before any of their storages is read.
+        c10::impl::GenericDict root = value.toGenericDict();
+        std::string model_key = "model";
+        if (auto it = root.find(IValue("model_key")); it != root.end() && it->value().isString()) {
+            model_key = it->value().toStringRef();
+        }
+        auto model = root.find(IValue(model_key));
+        if (model != root.end() && model->value().isGenericDict()) {
+            std::vector<IValue> dropped;
+            for (const auto& entry : root) {
+                if (!(entry.key().isString() && entry.key().toStringRef() == model_key) && holds_tensor(entry.value())) {
+                    dropped.push_back(entry.key());
+                }
+            }
+            for (const IValue& key : dropped) {
+                root.erase(key);
+            }
+        }
+        unpickler.read_storages(&value);
+        return value;
     } catch (const fairseq2::Error&) {
         throw;
     } catch (const c10::Error& e) {
@@ -1193,6 +1321,16 @@ c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageR
     } catch (const std::exception& e) {
         fail_read(path, std::string("reading it failed (") + e.what() + ").");
     }
+}
+
+}  // namespace
+
+c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageReadCallback& on_storage) {
+    return read_archive(path, on_storage, ArchivePart::everything);
+}
+
+c10::IValue read_torch_checkpoint(const std::filesystem::path& path, const StorageReadCallback& on_storage) {
+    return read_archive(path, on_storage, ArchivePart::model);
 }
 
 void write_torch_archive(const std::filesystem::path& path, const c10::IValue& value) {
@@ -1379,6 +1517,72 @@ boost::json::value ivalue_to_json(const IValue& value, const std::string& source
 }
 
 }  // namespace
+
+namespace {
+
+// JSON of a value without tensors; nullopt for what JSON cannot hold.
+std::optional<boost::json::value> lenient_json(const IValue& value) {
+    if (value.isNone()) {
+        return boost::json::value(nullptr);
+    }
+    if (value.isBool()) {
+        return boost::json::value(value.toBool());
+    }
+    if (value.isInt()) {
+        return boost::json::value(value.toInt());
+    }
+    if (value.isDouble()) {
+        return boost::json::value(value.toDouble());
+    }
+    if (value.isString()) {
+        return boost::json::value(boost::json::string(value.toStringRef()));
+    }
+    if (value.isList() || value.isTuple()) {
+        boost::json::array array;
+        std::vector<IValue> items = value.isList() ? value.toList().vec() : value.toTupleRef().elements().vec();
+        for (const IValue& item : items) {
+            std::optional<boost::json::value> converted = lenient_json(item);
+            array.push_back(converted ? std::move(*converted) : boost::json::value(nullptr));
+        }
+        return boost::json::value(std::move(array));
+    }
+    if (value.isGenericDict()) {
+        boost::json::object object;
+        for (const auto& entry : value.toGenericDict()) {
+            std::string key;
+            if (entry.key().isString()) {
+                key = entry.key().toStringRef();
+            } else if (entry.key().isInt()) {
+                key = std::to_string(entry.key().toInt());
+            } else {
+                continue;
+            }
+            if (std::optional<boost::json::value> converted = lenient_json(entry.value())) {
+                object[key] = std::move(*converted);
+            }
+        }
+        return boost::json::value(std::move(object));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+boost::json::object checkpoint_extras(const c10::IValue& checkpoint) {
+    boost::json::object extras;
+    if (!checkpoint.isGenericDict()) {
+        return extras;
+    }
+    for (const auto& entry : checkpoint.toGenericDict()) {
+        if (!entry.key().isString() || holds_tensor(entry.value())) {
+            continue;
+        }
+        if (std::optional<boost::json::value> converted = lenient_json(entry.value())) {
+            extras[entry.key().toStringRef()] = std::move(*converted);
+        }
+    }
+    return extras;
+}
 
 bool has_fairseq2_marker(const c10::IValue& checkpoint) {
     if (!checkpoint.isGenericDict()) {

@@ -254,8 +254,10 @@ std::string ModelHub::detect_family(const std::filesystem::path& path, const che
         description.hf_config = std::move(config->json);
         description.hf_model_type = std::move(config->model_type);
     }
-    if (checkpoint != nullptr)
+    if (checkpoint != nullptr) {
         description.state_dict = &checkpoint->state_dict;
+        description.extras = &checkpoint->extras;
+    }
 
     auto handlers = context_.get_registry<ModelHandler>();
     std::vector<std::string> claimed;
@@ -299,7 +301,7 @@ OpenedCheckpoint ModelHub::open_checkpoint(const std::filesystem::path& path, co
     } else if (recorded && recorded->family == name) {
         log().info("Using the {} config recorded in '{}'.", name, path.string());
         base = recorded->config;
-    } else if (std::optional<boost::json::value> derived = opened.handler->config_from_checkpoint(path)) {
+    } else if (std::optional<boost::json::value> derived = opened.handler->config_from_loaded(opened.checkpoint)) {
         base = std::move(*derived);
     } else {
         log().info("'{}' records no config and has no config file beside it; using the {} arch '{}'.", path.string(), name,

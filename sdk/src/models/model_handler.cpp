@@ -54,6 +54,11 @@ std::optional<boost::json::value> ModelHandler::config_from_checkpoint(const std
     return std::nullopt;
 }
 
+std::optional<boost::json::value> ModelHandler::config_from_loaded(const checkpoint::LoadedCheckpoint& checkpoint) const
+{
+    return config_from_checkpoint(checkpoint.path);
+}
+
 bool ModelHandler::recognizes_checkpoint(const CheckpointDescription& /*checkpoint*/) const
 {
     return false;

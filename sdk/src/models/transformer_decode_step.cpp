@@ -43,6 +43,14 @@ public:
     Plan<std::uint16_t> bf16;
     at::Tensor logits;
     DecodeStepCounts counts;
+
+    // The plans and the logits buffer are per batch: rebuilt on the next step.
+    void reorder(const at::Tensor& /*new_order*/) override
+    {
+        f32 = {};
+        bf16 = {};
+        logits = at::Tensor();
+    }
 };
 
 // A tensor the kernels can read as T: on the CPU, of the model's dtype,

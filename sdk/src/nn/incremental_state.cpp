@@ -2,11 +2,18 @@
 
 #include <string>
 
+#include <ATen/ATen.h>
+
 #include "fairseq2/error.hpp"
 
 namespace fairseq2::nn {
 
 IncrementalState::~IncrementalState() = default;
+
+void IncrementalState::reorder(const at::Tensor& /*new_order*/)
+{
+    throw InvalidArgumentError("A module state of this incremental state bag cannot be reordered.");
+}
 
 IncrementalStateBag::IncrementalStateBag(std::int64_t max_num_steps) : max_num_steps_{max_num_steps}
 {
@@ -29,6 +36,15 @@ IncrementalState* IncrementalStateBag::get_state(const void* module) const
 {
     auto it = states_.find(module);
     return it == states_.end() ? nullptr : it->second.get();
+}
+
+void IncrementalStateBag::reorder(const at::Tensor& new_order)
+{
+    if (new_order.dim() != 1 || new_order.scalar_type() != at::kLong)
+        throw InvalidArgumentError("The new order of a state bag must be a 1-D int64 tensor, but has shape " + c10::str(new_order.sizes()) +
+                                   " and type " + std::string(c10::toString(new_order.scalar_type())) + ".");
+    for (auto& [module, state] : states_)
+        state->reorder(new_order);
 }
 
 void IncrementalStateBag::set_state(const void* module, std::unique_ptr<IncrementalState> state)

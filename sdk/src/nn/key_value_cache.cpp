@@ -18,6 +18,15 @@ void KeyValueCache::set_window(std::int64_t window)
     window_ = window;
 }
 
+void KeyValueCache::reorder(const at::Tensor& new_order)
+{
+    if (!keys_.defined())
+        return;
+    const at::Tensor order = new_order.to(keys_.device());
+    keys_ = keys_.index_select(0, order);
+    values_ = values_.index_select(0, order);
+}
+
 void KeyValueCache::check_batch(std::int64_t batch) const
 {
     if (keys_.defined() && batch != keys_.size(0))

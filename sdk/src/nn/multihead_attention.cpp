@@ -104,9 +104,19 @@ at::Tensor batched_product(const at::Tensor& a, const at::Tensor& b)
 // projected once per state bag.
 class StaticKeyValues final : public IncrementalState {
 public:
-    at::Tensor source;  // the keys_values tensor they were projected from
-    at::Tensor keys;    // (N, H_kv, T, d)
+    // The keys_values tensor they were projected from; after a reorder,
+    // undefined until the next step passes the reordered one.
+    at::Tensor source;
+    at::Tensor keys;  // (N, H_kv, T, d)
     at::Tensor values;
+
+    void reorder(const at::Tensor& new_order) override
+    {
+        const at::Tensor order = new_order.to(keys.device());
+        keys = keys.index_select(0, order);
+        values = values.index_select(0, order);
+        source = at::Tensor();
+    }
 };
 
 std::string dims(std::int64_t a, std::int64_t b)
@@ -309,6 +319,12 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& queries, const at::Tens
             state->source = keys_values;
             project(state->keys, state->values);
             state_bag->set_state(this, std::move(owned));
+        } else if (!state->source.defined()) {
+            if (keys_values.size(0) != state->keys.size(0) || keys_values.size(1) != state->keys.size(2))
+                throw InvalidArgumentError("After a reorder of the state bag, the keys and values of an encoder-decoder attention must have " +
+                                           std::to_string(state->keys.size(0)) + " sequences of " + std::to_string(state->keys.size(2)) +
+                                           " positions, but have shape " + c10::str(keys_values.sizes()) + ".");
+            state->source = keys_values;
         } else if (!state->source.is_same(keys_values)) {
             throw InvalidArgumentError("The keys and values of an encoder-decoder attention changed between the steps of one state bag.");
         }

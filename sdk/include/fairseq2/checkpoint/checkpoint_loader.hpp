@@ -20,6 +20,8 @@
 #include <optional>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "fairseq2/checkpoint/model_metadata.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
 
@@ -42,6 +44,10 @@ struct LoadedCheckpoint {
     std::vector<std::filesystem::path> files;
     // The model a fairseq2 checkpoint written by this project describes.
     std::optional<ModelMetadata> model;
+    // A single torch archive's top-level entries without tensors, as JSON
+    // (checkpoint_extras: fairseq's "args" and "cfg"); empty otherwise. A
+    // training checkpoint's optimizer state is never read.
+    boost::json::object extras;
 };
 
 // Reads the checkpoint at `path` (a file or a directory, see above), with a

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include <ATen/core/ivalue.h>
+#include <boost/json/object.hpp>
 
 #include "fairseq2/checkpoint/model_metadata.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
@@ -28,6 +29,20 @@ using StorageReadCallback = std::function<void(std::uint64_t bytes)>;
 // legacy (pre-zip) archive ("re-save it with torch.save in PyTorch >= 1.6"),
 // a pickle opcode or global it does not support, or a truncated archive.
 FAIRSEQ2_API c10::IValue read_torch_archive(const std::filesystem::path& path, const StorageReadCallback& on_storage = {});
+
+// Reads a torch.save checkpoint for its model: as read_torch_archive(), but
+// when it is a dict holding a model state dict (see extract_state_dict), its
+// other top-level entries that hold tensors -- a training checkpoint's
+// optimizer state -- are dropped without their storage records being read,
+// so they cost neither memory nor reading time. Entries without tensors
+// (fairseq's "args" and "cfg", counters) are kept.
+FAIRSEQ2_API c10::IValue read_torch_checkpoint(const std::filesystem::path& path, const StorageReadCallback& on_storage = {});
+
+// The top-level string-keyed entries of `checkpoint` that hold no tensors,
+// as JSON (fairseq's "args", an argparse.Namespace, becomes an object of its
+// attributes). Leniently: int dict keys become strings, and values JSON
+// cannot hold are left out.
+FAIRSEQ2_API boost::json::object checkpoint_extras(const c10::IValue& checkpoint);
 
 // Writes `value` (dicts, lists, strings, numbers, bools, tensors) as a zip
 // archive Python's torch.load reads. The zip container is streamed into the

@@ -12,6 +12,8 @@
 //     -- foreign layouts to fairseq2 names;
 //   std::optional<Config> config_from_files(const std::filesystem::path&) const (optional)
 //     -- the config described by foreign files beside a checkpoint;
+//   std::optional<Config> config_from_contents(const LoadedCheckpoint&) const (optional)
+//     -- the config a checkpoint holds in a foreign form (fairseq's args);
 //   std::vector<std::string> export_formats() const and
 //   void export_model(const Model&, const Config&, const std::string&, const std::filesystem::path&) const (optional)
 //     -- writing foreign layouts.
@@ -23,11 +25,11 @@
 #include <utility>
 
 #include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
 
 #include "fairseq2/checkpoint/checkpoint_loader.hpp"
 #include "fairseq2/config/config_registry.hpp"
 #include "fairseq2/config/json_reflect.hpp"
-#include "fairseq2/models/decoder_model.hpp"
 #include "fairseq2/models/model_handler.hpp"
 
 namespace fairseq2::models {
@@ -82,6 +84,14 @@ public:
         return check_config(config::to_json(*config));
     }
 
+    std::optional<boost::json::value> config_from_loaded(const checkpoint::LoadedCheckpoint& checkpoint) const final
+    {
+        std::optional<Config> config = config_from_contents(checkpoint);
+        if (!config)
+            return config_from_checkpoint(checkpoint.path);
+        return check_config(config::to_json(*config));
+    }
+
 protected:
     virtual std::shared_ptr<Model> create_model(const Config& config, const at::TensorOptions& options) const = 0;
 
@@ -92,6 +102,11 @@ protected:
 
     // See ModelHandler::config_from_checkpoint; the result is validated.
     virtual std::optional<Config> config_from_files(const std::filesystem::path& /*path*/) const { return std::nullopt; }
+
+    // The config a read checkpoint describes itself (see
+    // ModelHandler::config_from_loaded); nullopt falls back to
+    // config_from_files(). The result is validated.
+    virtual std::optional<Config> config_from_contents(const checkpoint::LoadedCheckpoint& /*checkpoint*/) const { return std::nullopt; }
 
     // Writes `model` in `format`, one of export_formats().
     virtual void export_model(const Model& /*model*/, const Config& /*config*/, const std::string& format,

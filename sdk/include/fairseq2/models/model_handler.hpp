@@ -36,6 +36,8 @@ struct CheckpointDescription {
     std::string hf_model_type;  // empty without
     // The checkpoint's tensors (fairseq2 or foreign names), when read.
     const checkpoint::StateDict* state_dict = nullptr;
+    // What it holds besides (LoadedCheckpoint::extras), when read.
+    const boost::json::object* extras = nullptr;
 };
 
 class FAIRSEQ2_API ModelHandler : public LifetimeBound {
@@ -91,6 +93,11 @@ public:
     // naming the file when one exists but describes no model of this family
     // or is invalid.
     virtual std::optional<boost::json::value> config_from_checkpoint(const std::filesystem::path& path) const;
+
+    // The same for a checkpoint already read, which may also describe its
+    // model itself (fairseq's "args" or "cfg" in LoadedCheckpoint::extras).
+    // The default is config_from_checkpoint(checkpoint.path).
+    virtual std::optional<boost::json::value> config_from_loaded(const checkpoint::LoadedCheckpoint& checkpoint) const;
 
     // Whether the checkpoint described holds a model of this family, told
     // by what the family's own files say (a config.json model_type, a Meta

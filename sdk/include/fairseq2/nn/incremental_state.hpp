@@ -10,12 +10,22 @@
 
 #include "fairseq2/version.hpp"
 
+namespace at {
+class Tensor;
+}
+
 namespace fairseq2::nn {
 
 // Base of the per-module states a bag holds.
 class FAIRSEQ2_API IncrementalState {
 public:
     virtual ~IncrementalState();
+
+    // Keeps, for each entry i of `new_order` (int64, (M)), the state of
+    // sequence new_order[i] as the state of sequence i (beam search picks,
+    // repeats and drops sequences). The default throws
+    // InvalidArgumentError: a state must say how it reorders.
+    virtual void reorder(const at::Tensor& new_order);
 };
 
 class FAIRSEQ2_API IncrementalStateBag {
@@ -38,6 +48,10 @@ public:
     IncrementalState* get_state(const void* module) const;
 
     void set_state(const void* module, std::unique_ptr<IncrementalState> state);
+
+    // Reorders every module's state along the batch (see
+    // IncrementalState::reorder); the step number is unchanged.
+    void reorder(const at::Tensor& new_order);
 
     template <typename State>
     State* get_state_as(const void* module) const

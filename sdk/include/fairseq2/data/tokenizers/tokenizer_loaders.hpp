@@ -67,6 +67,18 @@ FAIRSEQ2_API std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem:
 FAIRSEQ2_API std::shared_ptr<Tokenizer> load_tiktoken_tokenizer(const std::filesystem::path& file, const TokenizerDefaults& defaults);
 FAIRSEQ2_API std::shared_ptr<Tokenizer> load_char_tokenizer(const std::filesystem::path& file, const TokenizerDefaults& defaults);
 
+// A fairseq (v1) dictionary, dict.txt: <s> 0, <pad> 1, </s> 2, <unk> 3,
+// then one "SYMBOL COUNT" line per symbol in file order (split at the last
+// space; a trailing "#fairseq:overwrite" lets a symbol repeat, replacing its
+// earlier entry), padded with madeupword0000, madeupword0001, ... to a
+// multiple of `pad_to_multiple` symbols as fairseq's finalize() does (a
+// dictionary fairseq wrote is already padded). Text is symbols separated by
+// whitespace; unknown symbols encode as <unk>; the default mode appends
+// </s> (fairseq's encode_line), no BOS. Decoding joins symbols with
+// spaces. Throws TokenizerError naming the file and line for a malformed
+// line or a repeated symbol.
+FAIRSEQ2_API std::shared_ptr<Tokenizer> load_fairseq_dictionary(const std::filesystem::path& file, std::int64_t pad_to_multiple = 8);
+
 // A character tokenizer of `symbols` (after defaults.char_specials); code
 // points it does not know encode as <unk>.
 FAIRSEQ2_API std::shared_ptr<Tokenizer> make_char_tokenizer(const std::vector<std::string>& symbols, const TokenizerDefaults& defaults = {});
