@@ -4,12 +4,14 @@
 // line per input (K lines with --nbest K), or one JSON object per input with
 // --json.
 //
-// The text is turned into ids by fairseq dictionaries: a fairseq checkpoint's
-// dict.<source_lang>.txt and dict.<target_lang>.txt (languages from its
-// hyperparameters, or --src-lang / --tgt-lang) beside it or in a data-bin/
-// folder beside it, or --source-dict / --target-dict. TEXT is then symbols
-// separated by spaces; the source gets fairseq's </s> appended, and the
-// output is symbols. Without dictionaries, --source-ids gives the source.
+// The text is turned into ids by a translation tokenizer: NLLB's (the card's,
+// or --tokenizer), which places the --src-lang and --tgt-lang tokens; or
+// fairseq dictionaries: a fairseq checkpoint's dict.<source_lang>.txt and
+// dict.<target_lang>.txt (languages from its hyperparameters, or --src-lang /
+// --tgt-lang) beside it or in a data-bin/ folder beside it, or --source-dict /
+// --target-dict, and then TEXT is symbols separated by spaces, the source
+// gets fairseq's </s> appended, and the output is symbols. Without a
+// tokenizer, --source-ids gives the source and the output is ids.
 
 #include <iostream>
 #include <memory>
@@ -24,7 +26,9 @@
 #include <torch/nn/module.h>
 
 #include "cli_context.hpp"
+#include "fairseq2/data/tokenizers/tokenizer_handler.hpp"
 #include "fairseq2/data/tokenizers/tokenizer_loaders.hpp"
+#include "fairseq2/data/tokenizers/translation_tokenizer.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/generation/seq2seq_generator.hpp"
 #include "fairseq2/logging.hpp"
@@ -47,6 +51,8 @@ struct TranslateArgs {
     std::string tgt_lang;
     std::string source_dict;
     std::string target_dict;
+    std::string tokenizer;
+    std::string tokenizer_family;
     std::int64_t beam = 5;
     std::int64_t nbest = 1;
     double max_len_a = 1.0;
@@ -63,12 +69,6 @@ struct TranslateArgs {
     bool json = false;
     int threads = 0;
     std::optional<std::string> text;
-};
-
-// The dictionaries of a translation: symbols in, symbols out.
-struct Dictionaries {
-    std::shared_ptr<tokenizers::Tokenizer> source;
-    std::shared_ptr<tokenizers::Tokenizer> target;
 };
 
 std::string text_field(const boost::json::object& object, const char* key)
@@ -101,36 +101,76 @@ fs::path find_dictionary(const fs::path& checkpoint, const std::string& lang, co
                                (dir / "data-bin").string() + "'; give it with " + option + ".");
 }
 
-std::optional<Dictionaries> load_dictionaries(const TranslateArgs& args, const LoadedModel& loaded)
+std::shared_ptr<tokenizers::TranslationTokenizer> dictionary_pair(const fs::path& source, const fs::path& target)
+{
+    return tokenizers::make_translation_pair(tokenizers::load_fairseq_dictionary(source), tokenizers::load_fairseq_dictionary(target));
+}
+
+std::shared_ptr<tokenizers::TranslationTokenizer> as_translation(const tokenizers::LoadedTokenizer& loaded)
+{
+    auto translation = std::dynamic_pointer_cast<tokenizers::TranslationTokenizer>(loaded.tokenizer);
+    if (!translation)
+        throw InvalidArgumentError("The tokenizer '" + loaded.file.string() + "' (" + std::string(loaded.tokenizer->implementation()) +
+                                   (loaded.family.empty() ? std::string() : ", family '" + loaded.family + "'") +
+                                   ") has no source and target sides; translate needs a translation tokenizer (NLLB's, or fairseq "
+                                   "dictionaries with --source-dict and --target-dict).");
+    return translation;
+}
+
+// What turns text into ids and back: --source-dict/--target-dict, else
+// --tokenizer, else a fairseq checkpoint's dictionaries, else the card's
+// tokenizer. Null when none is found.
+std::shared_ptr<tokenizers::TranslationTokenizer> load_translation_tokenizer(CliContext& context, const TranslateArgs& args,
+                                                                             const LoadedModel& loaded)
 {
     if (!args.source_dict.empty() || !args.target_dict.empty()) {
         if (args.source_dict.empty() || args.target_dict.empty())
             throw InvalidArgumentError("Give both --source-dict and --target-dict, or neither.");
-        return Dictionaries{tokenizers::load_fairseq_dictionary(args.source_dict), tokenizers::load_fairseq_dictionary(args.target_dict)};
+        return dictionary_pair(args.source_dict, args.target_dict);
     }
-    const boost::json::object* task = fairseq_task_args(loaded.extras);
-    if (task == nullptr || loaded.checkpoint.empty())
-        return std::nullopt;
-    const std::string src = !args.src_lang.empty() ? args.src_lang : text_field(*task, "source_lang");
-    const std::string tgt = !args.tgt_lang.empty() ? args.tgt_lang : text_field(*task, "target_lang");
-    if (src.empty() || tgt.empty())
-        throw InvalidArgumentError("The fairseq checkpoint '" + loaded.checkpoint.string() +
-                                   "' names no source or target language (source_lang, target_lang); give --src-lang and --tgt-lang, or "
-                                   "--source-dict and --target-dict.");
-    Dictionaries dicts;
-    dicts.source = tokenizers::load_fairseq_dictionary(find_dictionary(loaded.checkpoint, src, "--source-dict"));
-    dicts.target = tokenizers::load_fairseq_dictionary(find_dictionary(loaded.checkpoint, tgt, "--target-dict"));
-    log().info("Using the fairseq dictionaries {} ({} symbols) and {} ({} symbols).", dicts.source->implementation(),
-               dicts.source->vocab_size(), dicts.target->implementation(), dicts.target->vocab_size());
-    return dicts;
+    if (!args.tokenizer.empty()) {
+        const std::string family = !args.tokenizer_family.empty() ? args.tokenizer_family : loaded.handler->family();
+        return as_translation(context.tokenizer_hub().load_from_path(args.tokenizer, family));
+    }
+    if (const boost::json::object* task = fairseq_task_args(loaded.extras); task != nullptr && !loaded.checkpoint.empty()) {
+        const std::string src = !args.src_lang.empty() ? args.src_lang : text_field(*task, "source_lang");
+        const std::string tgt = !args.tgt_lang.empty() ? args.tgt_lang : text_field(*task, "target_lang");
+        if (src.empty() || tgt.empty())
+            throw InvalidArgumentError("The fairseq checkpoint '" + loaded.checkpoint.string() +
+                                       "' names no source or target language (source_lang, target_lang); give --src-lang and --tgt-lang, "
+                                       "or --source-dict and --target-dict.");
+        const fs::path source = find_dictionary(loaded.checkpoint, src, "--source-dict");
+        const fs::path target = find_dictionary(loaded.checkpoint, tgt, "--target-dict");
+        log().info("Using the fairseq dictionaries '{}' and '{}'.", source.string(), target.string());
+        return dictionary_pair(source, target);
+    }
+    if (!args.load.model.empty())
+        return as_translation(context.tokenizer_hub().load(args.load.model));
+    return nullptr;
 }
 
-void check_fits(const tokenizers::Tokenizer& dict, std::int64_t model_size, const char* side)
+// The source and target languages of a tokenizer that has languages: the
+// options, the source defaulting to the tokenizer's default.
+std::pair<std::string, std::string> languages(const tokenizers::TranslationTokenizer& tokenizer, const TranslateArgs& args)
 {
-    if (dict.vocab_size() < model_size)
-        throw InvalidArgumentError(std::string("The ") + side + " dictionary (" + std::string(dict.implementation()) + ") has " +
-                                   std::to_string(dict.vocab_size()) + " symbols, but the model's " + side + " embedding has " +
-                                   std::to_string(model_size) + " rows; they do not belong together.");
+    const std::vector<std::string> known = tokenizer.languages();
+    if (known.empty())
+        return {args.src_lang, args.tgt_lang};
+    std::string src = !args.src_lang.empty() ? args.src_lang : tokenizer.default_language();
+    if (src.empty())
+        throw InvalidArgumentError("The tokenizer has " + std::to_string(known.size()) + " languages and no default; give --src-lang.");
+    if (args.tgt_lang.empty())
+        throw InvalidArgumentError("Give the target language with --tgt-lang (the tokenizer has " + std::to_string(known.size()) +
+                                   " languages, e.g. '" + known.front() + "').");
+    return {src, args.tgt_lang};
+}
+
+void check_fits(std::int64_t tokenizer_size, std::int64_t model_size, const char* side)
+{
+    if (tokenizer_size < model_size)
+        throw InvalidArgumentError(std::string("The ") + side + " vocabulary of the tokenizer has " + std::to_string(tokenizer_size) +
+                                   " symbols, but the model's " + side + " embedding has " + std::to_string(model_size) +
+                                   " rows; they do not belong together.");
 }
 
 std::vector<std::string> read_inputs(const TranslateArgs& args)
@@ -164,14 +204,16 @@ int run_translate(CliContext& context, const TranslateArgs& args)
     if (!target_vocab.eos_idx)
         throw InvalidArgumentError("The model's target vocabulary has no EOS token, so translations cannot end.");
 
-    std::optional<Dictionaries> dicts;
+    std::shared_ptr<tokenizers::TranslationTokenizer> tokenizer;
+    std::pair<std::string, std::string> langs;
     if (args.source_ids.empty()) {
-        dicts = load_dictionaries(args, loaded);
-        if (!dicts)
-            throw InvalidArgumentError("The model has no dictionaries to turn text into ids: give --source-dict and --target-dict (fairseq "
-                                       "dict.txt files), or the source as ids with --source-ids.");
-        check_fits(*dicts->source, model->source_vocab_info().size, "source");
-        check_fits(*dicts->target, target_vocab.size, "target");
+        tokenizer = load_translation_tokenizer(context, args, loaded);
+        if (!tokenizer)
+            throw InvalidArgumentError("The model has no tokenizer to turn text into ids: give --tokenizer PATH, fairseq dictionaries with "
+                                       "--source-dict and --target-dict, or the source as ids with --source-ids.");
+        check_fits(tokenizer->source_vocab_size(), model->source_vocab_info().size, "source");
+        check_fits(tokenizer->target_vocab_size(), target_vocab.size, "target");
+        langs = languages(*tokenizer, args);
     } else if (args.text) {
         throw InvalidArgumentError("Give the source either as TEXT or with --source-ids, not both.");
     }
@@ -181,14 +223,14 @@ int run_translate(CliContext& context, const TranslateArgs& args)
         sources.push_back(parse_token_ids(args.source_ids, "--source-ids"));
     } else {
         for (const std::string& line : read_inputs(args))
-            sources.push_back(dicts->source->encode(line));  // the symbols, then </s>
+            sources.push_back(tokenizer->encode_source(line, langs.first));
     }
     if (sources.empty())
         return 0;
 
     std::vector<std::int64_t> prompt = parse_token_ids(args.prompt_ids, "--prompt-ids");
     if (prompt.empty())
-        prompt.push_back(*target_vocab.eos_idx);  // fairseq starts the target with </s>
+        prompt = tokenizer ? tokenizer->target_prefix(langs.second) : std::vector<std::int64_t>{*target_vocab.eos_idx};
 
     generation::Seq2SeqGeneratorOptions options;
     options.beam_search = !args.sample;
@@ -209,8 +251,8 @@ int run_translate(CliContext& context, const TranslateArgs& args)
             boost::json::array list;
             for (const auto& h : hypotheses) {
                 boost::json::object item;
-                if (dicts)
-                    item["text"] = dicts->target->decode(h.ids, /*skip_special=*/true);
+                if (tokenizer)
+                    item["text"] = tokenizer->decode_target(h.ids);
                 item["ids"] = boost::json::value_from(h.ids);
                 item["score"] = h.score;
                 list.push_back(std::move(item));
@@ -222,8 +264,8 @@ int run_translate(CliContext& context, const TranslateArgs& args)
             std::ostringstream line;
             if (args.nbest > 1)
                 line << h.score << "\t";
-            if (dicts) {
-                line << dicts->target->decode(h.ids, /*skip_special=*/true);
+            if (tokenizer) {
+                line << tokenizer->decode_target(h.ids);
             } else {
                 for (std::size_t i = 0; i < h.ids.size(); ++i)
                     line << (i == 0 ? "" : " ") << h.ids[i];
@@ -261,6 +303,10 @@ void add_translate_command(CLI::App& app, CliContext& context, int& exit_code)
     cmd->add_option("--tgt-lang", args->tgt_lang, "Target language of the fairseq dictionary dict.LANG.txt (default: the checkpoint's)");
     cmd->add_option("--source-dict", args->source_dict, "The source fairseq dictionary (dict.txt)")->type_name("PATH");
     cmd->add_option("--target-dict", args->target_dict, "The target fairseq dictionary (dict.txt)")->type_name("PATH");
+    cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file or directory (default: the card's, or a fairseq checkpoint's dictionaries)")
+        ->type_name("PATH");
+    cmd->add_option("--tokenizer-family", args->tokenizer_family, "Tokenizer family of --tokenizer (default: the model's family)")
+        ->type_name("FAMILY");
     auto* beam = cmd->add_option("--beam", args->beam, "Beam size (default 5)")->check(CLI::PositiveNumber);
     cmd->add_option("--nbest", args->nbest, "Hypotheses printed per input, best first, each with its score (default 1)")
         ->check(CLI::PositiveNumber);

@@ -6,6 +6,7 @@
 #include "fairseq2/assets/asset_card_source.hpp"
 #include "fairseq2/plugin/plugin_api.hpp"
 #include "handler.hpp"
+#include "tokenizer.hpp"
 
 FAIRSEQ2_PLUGIN_INFO();
 
@@ -17,6 +18,7 @@ FAIRSEQ2_PLUGIN_EXPORT void setup_fairseq2_extension(fairseq2::RuntimeContext& c
     register_transformer_configs(configs);
 
     context.get_registry<fairseq2::models::ModelHandler>().register_(family_name, std::make_shared<TransformerModelHandler>(configs));
+    context.get_registry<fairseq2::tokenizers::TokenizerHandler>().register_(family_name, std::make_shared<TransformerTokenizerHandler>());
 
     fairseq2::assets::register_cards(context, family_name, transformer_cards_yaml(), "transformer.yaml");
 }

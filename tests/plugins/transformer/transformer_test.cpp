@@ -28,7 +28,9 @@
 #include "fairseq2/checkpoint/checkpoint_loader.hpp"
 #include "fairseq2/checkpoint/torch_archive.hpp"
 #include "fairseq2/config/overrides.hpp"
+#include "fairseq2/data/tokenizers/tokenizer_handler.hpp"
 #include "fairseq2/data/tokenizers/tokenizer_loaders.hpp"
+#include "fairseq2/data/tokenizers/translation_tokenizer.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/generation/seq2seq_generator.hpp"
 #include "fairseq2/host/host.hpp"
@@ -612,6 +614,81 @@ TEST(FairseqDictionary, MalformedLinesNameTheFileAndLine)
     EXPECT_THROW(tokenizers::load_fairseq_dictionary(temp / "missing.txt"), tokenizers::TokenizerError);
 }
 
+// --- NLLB's tokenizer -------------------------------------------------------------
+
+// The files of nllb_tokenizer_reference.py: a small SentencePiece model and
+// the ids Python's sentencepiece gives with NLLB's layout.
+fs::path nllb_tokenizer_files()
+{
+    return test::shared_reference_dir("nllb_tokenizer_reference.py");
+}
+
+json::object nllb_tokenizer_config(const json::value& reference, const char* default_lang)
+{
+    return json::object{{"langs", reference.at("langs")}, {"default_lang", default_lang}};
+}
+
+std::shared_ptr<tokenizers::Tokenizer> load_nllb_tokenizer(const json::value& reference)
+{
+    auto tokenizer_handler = plugin_host()->context().get_registry<tokenizers::TokenizerHandler>().get("transformer");
+    if (!tokenizer_handler)
+        throw std::runtime_error("the transformer plugin registered no tokenizer handler");
+    return tokenizer_handler->load(nllb_tokenizer_files() / "spm.model", nllb_tokenizer_config(reference, "eng_Latn"));
+}
+
+TEST(NllbTokenizer, PlacesLanguageTokensAsTheReference)
+{
+    const json::value reference = test::parse_json(test::read_file(nllb_tokenizer_files() / "reference.json"));
+    auto tokenizer = load_nllb_tokenizer(reference);
+    auto translation = std::dynamic_pointer_cast<tokenizers::TranslationTokenizer>(tokenizer);
+    ASSERT_TRUE(translation) << "the NLLB tokenizer is no TranslationTokenizer";
+
+    EXPECT_EQ(tokenizer->vocab_size(), reference.at("vocab_size").as_int64());
+    const VocabularyInfo info = tokenizer->vocab_info();
+    EXPECT_EQ(info.pad_idx, 0);
+    EXPECT_EQ(info.unk_idx, 1);
+    EXPECT_EQ(info.bos_idx, 2);
+    EXPECT_EQ(info.eos_idx, 3);
+    EXPECT_EQ(tokenizer->id_to_token(0), "<pad>");
+    EXPECT_EQ(tokenizer->id_to_token(3), "</s>");
+    for (const auto& [token, id] : reference.at("controls").as_object()) {
+        EXPECT_EQ(tokenizer->token_to_id(token), id.as_int64()) << token;
+        EXPECT_EQ(tokenizer->id_to_token(id.as_int64()), std::string(token));
+    }
+    EXPECT_EQ(translation->languages().size(), 16U);
+    EXPECT_EQ(translation->default_language(), "eng_Latn");
+
+    for (const auto& item : reference.at("cases").as_array()) {
+        const std::string text(item.at("text").as_string());
+        const std::string lang(item.at("lang").as_string());
+        const auto ids = json::value_to<std::vector<std::int64_t>>(item.at("source_ids"));
+        EXPECT_EQ(translation->encode_source(text, lang), ids) << text;
+        EXPECT_EQ(translation->decode_target(ids), std::string(item.at("decoded").as_string())) << text;
+        // Without skipping, the language token shows.
+        EXPECT_EQ(tokenizer->decode(ids).rfind("__" + lang + "__", 0), 0U) << tokenizer->decode(ids);
+    }
+    for (const auto& [lang, ids] : reference.at("target_prefix").as_object())
+        EXPECT_EQ(translation->target_prefix(std::string(lang)), json::value_to<std::vector<std::int64_t>>(ids)) << lang;
+
+    try {
+        translation->encode_source("cat", "xxx_Latn");
+        FAIL() << "an unknown language was accepted";
+    } catch (const InvalidArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("'xxx_Latn' is not one of the 16 languages"), std::string::npos) << e.what();
+    }
+}
+
+TEST(NllbTokenizer, BadConfigsAreOneClearError)
+{
+    const json::value reference = test::parse_json(test::read_file(nllb_tokenizer_files() / "reference.json"));
+    auto tokenizer_handler = plugin_host()->context().get_registry<tokenizers::TokenizerHandler>().get("transformer");
+    const fs::path model = nllb_tokenizer_files() / "spm.model";
+    EXPECT_THROW(tokenizer_handler->load(model, json::object{{"langs", "eng_Latn"}, {"default_lang", ""}}), ConfigError);
+    EXPECT_THROW(tokenizer_handler->load(model, json::object{{"langs", json::array{"a", "a"}}, {"default_lang", ""}}), ConfigError);
+    EXPECT_THROW(tokenizer_handler->load(model, nllb_tokenizer_config(reference, "zzz_Latn")), ConfigError);
+    EXPECT_THROW(tokenizer_handler->load(model, json::object{{"languages", json::array{}}}), ConfigError);
+}
+
 // --- the translate command ---------------------------------------------------------
 
 // `fairseq2 --log-level warn translate ARGS` with the build's plugins, fed `input`.
@@ -723,7 +800,7 @@ TEST(TranslateCli, DictionariesAreFoundOrNamed)
     result = translate("--checkpoint " + checkpoint + " --source-dict " + test::shell_quote((data / "dict.de.txt").string()) +
                        " --target-dict " + test::shell_quote((data / "dict.de.txt").string()) + " 's5'");
     EXPECT_NE(result.exit_code, 0);
-    EXPECT_NE(result.err.find("target dictionary"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("target vocabulary of the tokenizer has 48 symbols"), std::string::npos) << result.err;
     EXPECT_NE(result.err.find("do not belong together"), std::string::npos) << result.err;
 }
 
@@ -755,6 +832,82 @@ TEST(TranslateCli, SourceIdsAndTheWrongCommand)
                                config);
     EXPECT_NE(result.exit_code, 0);
     EXPECT_NE(result.err.find("use `fairseq2 translate`"), std::string::npos) << result.err;
+}
+
+// A user card with NLLB's layout: the pre-norm shared model of
+// pre_shared()'s config, the small NLLB tokenizer with 16 languages; its
+// sources are the tokenizer reference's texts in German (the card's
+// default), translated into French, checked against the model reference's
+// beam search of those very ids.
+TEST(TranslateCli, TranslatesTextWithACardAndItsNllbTokenizer)
+{
+    const json::value tokens = test::parse_json(test::read_file(nllb_tokenizer_files() / "reference.json"));
+    const std::int64_t deu = tokens.at("controls").at("__deu_Latn__").as_int64();
+    Variant v = pre_shared();
+    v.name = "nllb_tokenized";
+    v.sources.clear();
+    std::vector<std::string> texts;
+    for (const auto& item : tokens.at("cases").as_array()) {
+        auto ids = json::value_to<std::vector<std::int64_t>>(item.at("source_ids"));
+        ids.front() = deu;
+        v.sources.push_back(ids);
+        texts.emplace_back(item.at("text").as_string());
+    }
+    v.targets.resize(v.sources.size(), std::vector<std::int64_t>{3, 47});
+    v.prompt = json::value_to<std::vector<std::int64_t>>(tokens.at("target_prefix").at("fra_Latn"));
+    const fs::path dir = reference_dir(v);
+
+    test::TempDir assets;
+    fs::create_directories(assets / "user");
+    fs::create_directories(assets / "system");
+    std::string card = "name: tiny_nllb\nmodel_family: transformer\nmodel_arch: nllb_dense_600m\nmodel_config:\n";
+    for (const char* key : {"model_dim", "max_seq_len", "num_encoder_layers", "num_decoder_layers", "num_encoder_attn_heads",
+                            "num_decoder_attn_heads", "ffn_inner_dim"})
+        card.append("  ").append(key).append(": ").append(json::serialize(v.config.at(key))).append("\n");
+    card.append("  vocab_info:\n    size: 64\n");
+    card.append("checkpoint: ").append((dir / "model.pt").string()).append("\n");
+    card.append("tokenizer: ").append((nllb_tokenizer_files() / "spm.model").string()).append("\n");
+    card.append("tokenizer_config:\n  default_lang: deu_Latn\n  langs: ").append(json::serialize(tokens.at("langs"))).append("\n");
+    test::write_file(assets / "user" / "tiny_nllb.yaml", card);
+
+    std::string input;
+    for (const auto& text : texts)
+        input.append(text).append("\n");
+    const std::string command = "printf %s " + test::shell_quote(input) + " | FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= FAIRSEQ2_USER_ASSET_DIR=" +
+                                test::shell_quote((assets / "user").string()) + " FAIRSEQ2_ASSET_DIR=" +
+                                test::shell_quote((assets / "system").string()) + " FAIRSEQ2_CACHE_DIR=" +
+                                test::shell_quote((assets / "cache").string()) + " " + test::cli() + " --plugin-dir " +
+                                test::shell_quote(FAIRSEQ2_TEST_BUNDLED_PLUGIN_DIR) +
+                                " --log-level warn translate --model tiny_nllb --tgt-lang fra_Latn --beam 5 --nbest 5 --max-len-a 1.5 "
+                                "--max-len-b 2 --min-len 2 --len-penalty 0.7 --unk-penalty 0.5 --json";
+    const test::CommandResult result = test::run_command(command);
+    ASSERT_EQ(result.exit_code, 0) << test::describe(result);
+    const std::vector<std::string> lines = lines_of(result.out);
+    ASSERT_EQ(lines.size(), texts.size()) << result.out;
+
+    const json::value beams = test::parse_json(test::read_file(dir / "beam.json"));
+    const json::value reference = test::parse_json(test::read_file(nllb_tokenizer_files() / "reference.json"));
+    auto tokenizer = std::dynamic_pointer_cast<tokenizers::TranslationTokenizer>(load_nllb_tokenizer(reference));
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const json::value line = test::parse_json(lines[i]);
+        const json::array& got = line.at("hypotheses").as_array();
+        const json::array& want = beams.at("results").at("5").at(i).as_array();
+        ASSERT_EQ(got.size(), want.size()) << lines[i];
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            EXPECT_EQ(got[k].at("ids"), want[k].at("ids")) << "source " << i << ", hypothesis " << k;
+            EXPECT_NEAR(got[k].at("score").to_number<double>(), want[k].at("score").to_number<double>(), score_tolerance);
+            const auto ids = json::value_to<std::vector<std::int64_t>>(got[k].at("ids"));
+            EXPECT_EQ(got[k].at("text").as_string(), tokenizer->decode_target(ids));
+        }
+    }
+
+    // A tokenizer with languages needs the target's.
+    const test::CommandResult missing = test::run_command(
+        "FAIRSEQ2_PLUGIN_PATH= FAIRSEQ2_LOG_LEVEL= FAIRSEQ2_USER_ASSET_DIR=" + test::shell_quote((assets / "user").string()) +
+        " FAIRSEQ2_ASSET_DIR=" + test::shell_quote((assets / "system").string()) + " " + test::cli() + " --plugin-dir " +
+        test::shell_quote(FAIRSEQ2_TEST_BUNDLED_PLUGIN_DIR) + " --log-level warn translate --model tiny_nllb cat");
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.err.find("--tgt-lang"), std::string::npos) << missing.err;
 }
 
 }  // namespace
