@@ -7,7 +7,7 @@
 
 #include "fairseq2/error.hpp"
 #include "fairseq2/models/config_fields.hpp"
-#include "fairseq_checkpoint.hpp"
+#include "fairseq_config.hpp"
 
 namespace fairseq2::models::transformer {
 

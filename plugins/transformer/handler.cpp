@@ -5,7 +5,9 @@
 #include "factory.hpp"
 #include "fairseq2/error.hpp"
 #include "fairseq2/logging.hpp"
+#include "fairseq2/models/hugging_face.hpp"
 #include "fairseq_checkpoint.hpp"
+#include "hf_checkpoint.hpp"
 
 namespace fairseq2::models::transformer {
 
@@ -16,6 +18,8 @@ TransformerModelHandler::TransformerModelHandler(ConfigRegistry<TransformerConfi
 
 bool TransformerModelHandler::recognizes_checkpoint(const CheckpointDescription& checkpoint) const
 {
+    if (is_m2m100_model_type(checkpoint.hf_model_type))
+        return true;
     if (checkpoint.state_dict == nullptr)
         return false;
     const checkpoint::StateDict& state_dict = *checkpoint.state_dict;
@@ -34,7 +38,31 @@ checkpoint::StateDict TransformerModelHandler::convert_checkpoint(checkpoint::St
 {
     if (is_fairseq_state_dict(state_dict))
         return convert_fairseq_state_dict(std::move(state_dict));
+    if (is_hf_state_dict(state_dict))
+        return convert_hf_state_dict(std::move(state_dict));
     return state_dict;
+}
+
+std::vector<std::string> TransformerModelHandler::export_formats() const
+{
+    return {"hf"};
+}
+
+std::optional<TransformerConfig> TransformerModelHandler::config_from_files(const std::filesystem::path& path) const
+{
+    // Another family's config.json is not an error: detection asks every family.
+    std::optional<hf::Config> hf_config = hf::read_config(path);
+    if (!hf_config || !is_m2m100_model_type(hf_config->model_type))
+        return std::nullopt;
+    TransformerConfig config = transformer_config_from_hf(hf_config->json, hf_config->file);
+    log().info("Using the transformer config of '{}'.", hf_config->file.string());
+    return config;
+}
+
+void TransformerModelHandler::export_model(const TransformerModel& model, const TransformerConfig& config, const std::string& /*format*/,
+                                           const std::filesystem::path& out) const
+{
+    export_hf_checkpoint(model, config, out);
 }
 
 std::optional<TransformerConfig> TransformerModelHandler::config_from_contents(const checkpoint::LoadedCheckpoint& checkpoint) const

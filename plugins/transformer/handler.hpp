@@ -1,8 +1,9 @@
 #pragma once
 
 // The transformer model handler: presets, model creation, checkpoints in
-// fairseq2 layout and fairseq (v1) translation checkpoints, whose config is
-// derived from their hyperparameters when no arch is given.
+// fairseq2 layout, fairseq (v1) translation checkpoints, whose config is
+// derived from their hyperparameters when no arch is given, and Hugging Face
+// M2M100 (NLLB) directories, read and written.
 
 #include "config.hpp"
 #include "fairseq2/checkpoint/state_dict.hpp"
@@ -22,6 +23,9 @@ public:
     // names (encoder_frontend.embed.weight and an encoder-decoder attention).
     bool recognizes_checkpoint(const CheckpointDescription& checkpoint) const override;
 
+    // {"hf"}: a Hugging Face M2M100 directory (config.json, model.safetensors).
+    std::vector<std::string> export_formats() const override;
+
 protected:
     std::shared_ptr<TransformerModel> create_model(const TransformerConfig& config, const at::TensorOptions& options) const override;
 
@@ -30,6 +34,13 @@ protected:
     // From a fairseq checkpoint's "args" (or "cfg"."model"), with the
     // vocabulary sizes of its embedding tables.
     std::optional<TransformerConfig> config_from_contents(const checkpoint::LoadedCheckpoint& checkpoint) const override;
+
+    // From config.json (Hugging Face, model_type "m2m_100") in the
+    // checkpoint's directory; nullopt without one or for another model_type.
+    std::optional<TransformerConfig> config_from_files(const std::filesystem::path& path) const override;
+
+    void export_model(const TransformerModel& model, const TransformerConfig& config, const std::string& format,
+                      const std::filesystem::path& out) const override;
 };
 
 }  // namespace fairseq2::models::transformer

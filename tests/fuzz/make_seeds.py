@@ -6,7 +6,7 @@ OUT_DIR/<target>/ gets real files of the kind each target parses:
   torch_archive_fuzzer  torch.save archives (make_torch_archives.py's, and a
                         few small ones of other shapes)
   card_fuzzer           the bundled families' card files, and JSON cards
-  config_fuzzer         config.json files of llama, qwen and mistral and a
+  config_fuzzer         config.json files of llama, qwen, mistral and M2M100, fairseq args, and a
                         Meta params.json
   tokenizer_fuzzer      tokenizer.json files (byte-level BPE, SentencePiece
                         style), a tiktoken rank file, a character vocabulary
@@ -84,6 +84,19 @@ def configs(out: Path):
               "multiple_of": 1024, "ffn_dim_multiplier": 1.3, "norm_eps": 1e-5, "rope_theta": 500000.0,
               "use_scaled_rope": True}
     write(out / "params.json", json.dumps(params))
+    m2m100 = {"model_type": "m2m_100", "architectures": ["M2M100ForConditionalGeneration"], "d_model": 64,
+              "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+              "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "vocab_size": 256206, "max_position_embeddings": 1024,
+              "scale_embedding": True, "activation_function": "relu", "pad_token_id": 1, "bos_token_id": 0,
+              "eos_token_id": 2, "decoder_start_token_id": 2, "tie_word_embeddings": True, "dropout": 0.1}
+    write(out / "m2m100.json", json.dumps(m2m100))
+    args = {"arch": "transformer_wmt_en_de", "task": "translation", "source_lang": "de", "target_lang": "en",
+            "encoder_embed_dim": 512, "decoder_embed_dim": 512, "encoder_ffn_embed_dim": 2048,
+            "decoder_ffn_embed_dim": 2048, "encoder_layers": 6, "decoder_layers": 6, "encoder_attention_heads": 8,
+            "decoder_attention_heads": 8, "encoder_normalize_before": False, "decoder_normalize_before": False,
+            "dropout": 0.1, "activation_fn": "relu", "share_all_embeddings": False,
+            "share_decoder_input_output_embed": True, "max_source_positions": 1024, "max_target_positions": 1024}
+    write(out / "fairseq_args.json", json.dumps(args))
 
 
 def byte_level_vocab():

@@ -15,7 +15,7 @@ Usage:
       --sources '[[5,6,7,2],[8,9,2]]' --targets '[[2,10,11],[2,12]]' --prompt '[2]'
       [--beam-sizes 1,2,5] [--max-len-a 0] [--max-len-b 10] [--min-gen-len 1]
       [--len-penalty 1.0] [--unk-penalty 0.0] [--no-normalize]
-      [--fairseq-out DIR2 --source-lang de --target-lang en] [--eos-boost X] [--self-check]
+      [--fairseq-out DIR2 --source-lang de --target-lang en] [--hf-out DIR3] [--eos-boost X] [--self-check]
 
 --sources and --targets may hold sequences of unequal lengths; the batches
 are right-padded with vocab_info.pad_idx and the padding masks follow the
@@ -441,6 +441,71 @@ def fairseq_symbol(i, kind):
     return specials.get(i, f"{kind}{i}")
 
 
+def write_hf(cfg, sd, out):
+    """The weights as transformers' M2M100ForConditionalGeneration saves NLLB:
+    config.json and pytorch_model.bin, keys under model., one shared
+    embedding, and rows 0-3 in fairseq's order <s> <pad> </s> <unk> (HF's
+    NLLB tokenizer), where fairseq2 has <pad> <unk> <s> </s>."""
+    vi = cfg["vocab_info"]
+    if (vi.get("pad_idx"), vi.get("unk_idx"), vi.get("bos_idx"), vi.get("eos_idx")) != (0, 1, 2, 3):
+        sys.exit("--hf-out needs NLLB's vocab_info: pad 0, unk 1, bos 2, eos 3")
+    if cfg["norm_order"] != "pre" or not cfg.get("shared_embeddings") or not cfg.get("tied_final_proj"):
+        sys.exit("--hf-out needs a pre-norm model with one shared, tied embedding (M2M100's)")
+    os.makedirs(out, exist_ok=True)
+    embed = sd["decoder_frontend.embed.weight"]
+    hf_rows = torch.cat([embed[[2, 0, 3, 1]], embed[4:]])  # HF row r = fairseq2 row [2, 0, 3, 1][r]
+    model = collections.OrderedDict()
+    model["model.shared.weight"] = hf_rows
+    model["model.encoder.embed_tokens.weight"] = hf_rows
+    model["model.decoder.embed_tokens.weight"] = hf_rows
+    for side, layers in (("encoder", cfg["num_encoder_layers"]), ("decoder", cfg["num_decoder_layers"])):
+        for n in range(layers):
+            a, b = f"model.{side}.layers.{n}.", f"{side}.layers.{n}."
+            attns = [("self_attn", "self_attn")]
+            if side == "decoder":
+                attns.append(("encoder_attn", "encoder_decoder_attn"))
+            for hf_attn, fs2_attn in attns:
+                for proj, fs2_proj in (("q_proj", "q_proj"), ("k_proj", "k_proj"), ("v_proj", "v_proj"), ("out_proj", "output_proj")):
+                    for part in ("weight", "bias"):
+                        model[f"{a}{hf_attn}.{proj}.{part}"] = sd[f"{b}{fs2_attn}.{fs2_proj}.{part}"]
+                for part in ("weight", "bias"):
+                    model[f"{a}{hf_attn}_layer_norm.{part}"] = sd[f"{b}{fs2_attn}_layer_norm.{part}"]
+            for part in ("weight", "bias"):
+                model[f"{a}fc1.{part}"] = sd[f"{b}ffn.inner_proj.{part}"]
+                model[f"{a}fc2.{part}"] = sd[f"{b}ffn.output_proj.{part}"]
+                model[f"{a}final_layer_norm.{part}"] = sd[f"{b}ffn_layer_norm.{part}"]
+        for part in ("weight", "bias"):
+            model[f"model.{side}.layer_norm.{part}"] = sd[f"{side}.layer_norm.{part}"]
+    model["lm_head.weight"] = hf_rows
+    torch.save(model, os.path.join(out, "pytorch_model.bin"))
+    config = {
+        "architectures": ["M2M100ForConditionalGeneration"],
+        "model_type": "m2m_100",
+        "d_model": cfg["model_dim"],
+        "encoder_layers": cfg["num_encoder_layers"],
+        "decoder_layers": cfg["num_decoder_layers"],
+        "encoder_attention_heads": cfg["num_encoder_attn_heads"],
+        "decoder_attention_heads": cfg["num_decoder_attn_heads"],
+        "encoder_ffn_dim": cfg["ffn_inner_dim"],
+        "decoder_ffn_dim": cfg["ffn_inner_dim"],
+        "vocab_size": vi["size"],
+        "max_position_embeddings": cfg["max_seq_len"],
+        "scale_embedding": True,
+        "activation_function": "relu",
+        "dropout": cfg.get("dropout_p", 0.1),
+        "attention_dropout": 0.1,
+        "activation_dropout": 0.0,
+        "pad_token_id": 1,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "decoder_start_token_id": 2,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+    with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+
+
 def write_fairseq(cfg, sd, args, results):
     vi = cfg["vocab_info"]
     if (vi.get("bos_idx"), vi.get("pad_idx"), vi.get("eos_idx"), vi.get("unk_idx")) != (0, 1, 2, 3):
@@ -591,6 +656,7 @@ def main():
     parser.add_argument("--unk-penalty", type=float, default=0.0)
     parser.add_argument("--no-normalize", dest="normalize", action="store_false")
     parser.add_argument("--fairseq-out", help="also write a fairseq (v1) checkpoint and dictionaries here (relative: inside --out)")
+    parser.add_argument("--hf-out", help="also write the weights as a Hugging Face M2M100 (NLLB) directory here (relative: inside --out)")
     parser.add_argument("--source-lang")
     parser.add_argument("--target-lang")
     parser.add_argument("--eos-boost", type=float, default=0.0,
@@ -606,6 +672,8 @@ def main():
             cfg = json.load(f)
     if args.fairseq_out and not os.path.isabs(args.fairseq_out):
         args.fairseq_out = os.path.join(args.out, args.fairseq_out)
+    if args.hf_out and not os.path.isabs(args.hf_out):
+        args.hf_out = os.path.join(args.out, args.hf_out)
     check_config(cfg)
     vi = cfg["vocab_info"]
     vocab = vi["size"]
@@ -672,6 +740,8 @@ def main():
 
     if args.fairseq_out:
         write_fairseq(cfg, sd, args, results)
+    if args.hf_out:
+        write_hf(cfg, sd, args.hf_out)
 
 
 if __name__ == "__main__":

@@ -1118,6 +1118,7 @@ IValue Unpickler::run() {
                     if (state.kind != Item::Kind::value || !state.value.isGenericDict()) {
                         fail_at("BUILD gives an argparse.Namespace a state that is not a dict of its attributes.");
                     }
+                    modify(target, state, "BUILD");
                     for (const auto& entry : state.value.toGenericDict()) {
                         if (!entry.key().isString()) {
                             fail_at("an argparse.Namespace has an attribute name that is not a string.");

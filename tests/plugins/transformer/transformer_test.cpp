@@ -39,6 +39,7 @@
 #include "fairseq2/models/model_handler.hpp"
 #include "fairseq2/nn/incremental_state.hpp"
 #include "fairseq_checkpoint.hpp"
+#include "hf_checkpoint.hpp"
 #include "plugins/hf_decoder_support.hpp"
 #include "test_support.hpp"
 
@@ -205,7 +206,7 @@ const Variant& pre_shared()
                   {{3, 50, 10, 11}, {3, 50}, {3, 50, 30, 31, 32, 33}},
                   {3, 50},
                   {},
-                  "--eos-boost 1 --max-len-a 1.5 --max-len-b 2 --min-gen-len 2 --len-penalty 0.7 --unk-penalty 0.5"};
+                  "--eos-boost 1 --max-len-a 1.5 --max-len-b 2 --min-gen-len 2 --len-penalty 0.7 --unk-penalty 0.5 --hf-out hf"};
         v.options.max_gen_len_a = 1.5;
         v.options.max_gen_len_b = 2;
         v.options.min_gen_len = 2;
@@ -556,6 +557,98 @@ TEST(FairseqCheckpoint, HyperparametersItCannotBuildAreRefusedByName)
     EXPECT_EQ(config.vocab_info.size, 120);
     EXPECT_EQ(config.source_vocab_size, 100);
     EXPECT_FALSE(config.shared_embeddings);
+}
+
+// --- Hugging Face M2M100 (NLLB) directories ---------------------------------------
+
+TEST(HuggingFaceCheckpoint, AnM2M100DirectoryLoadsWithNoFamilyOrArch)
+{
+    const Variant& v = pre_shared();
+    const fs::path dir = reference_dir(v);
+    models::ModelHub hub(plugin_host()->context());
+    models::OpenedCheckpoint opened = hub.open_checkpoint(dir / "hf");
+    ASSERT_EQ(opened.handler->family(), "transformer");
+    // The config of config.json, in NLLB's vocabulary layout.
+    EXPECT_EQ(opened.config, full_config(v.config));
+
+    auto module = opened.handler->load_from_checkpoint(std::move(opened.checkpoint), opened.config, c10::kCPU, c10::kFloat);
+    auto model = std::dynamic_pointer_cast<TransformerEncoderDecoderModel>(module);
+    ASSERT_TRUE(model);
+    c10::InferenceMode inference;
+    auto [source, source_mask] = padded(v.sources, 0);
+    auto [target, target_mask] = padded(v.targets, 0);
+    EXPECT_LE(real_positions_diff(model->forward(source, &source_mask, target, &target_mask), reference_logits(dir), v.targets), tolerance);
+}
+
+TEST(HuggingFaceCheckpoint, ExportWritesTransformersLayoutAndReloads)
+{
+    const Variant& v = pre_shared();
+    const fs::path dir = reference_dir(v);
+    auto model = load_reference_model(v);
+    test::TempDir temp;
+    const fs::path out = temp / "exported";
+    handler("transformer")->export_checkpoint(*model, full_config(v.config), "hf", out);
+
+    // config.json as the reference writes it (the fields transformers reads).
+    const json::value written = test::parse_json(test::read_file(out / "config.json"));
+    const json::value expected = test::parse_json(test::read_file(dir / "hf" / "config.json"));
+    for (const char* key : {"model_type", "d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "decoder_attention_heads",
+                            "encoder_ffn_dim", "decoder_ffn_dim", "vocab_size", "max_position_embeddings", "scale_embedding",
+                            "activation_function", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id",
+                            "tie_word_embeddings", "architectures"})
+        EXPECT_EQ(written.at(key), expected.at(key)) << key;
+
+    // The tensors of the reference's pytorch_model.bin under the same names
+    // (the shared embedding once, in transformers' row order).
+    const checkpoint::LoadedCheckpoint ours = checkpoint::load_checkpoint(out);
+    const c10::IValue theirs = checkpoint::read_torch_archive(dir / "hf" / "pytorch_model.bin");
+    std::size_t compared = 0;
+    for (const auto& entry : theirs.toGenericDict()) {
+        const std::string key = entry.key().toStringRef();
+        if (key == "model.encoder.embed_tokens.weight" || key == "model.decoder.embed_tokens.weight" || key == "lm_head.weight")
+            continue;  // aliases of model.shared.weight
+        auto it = ours.state_dict.find(key);
+        ASSERT_NE(it, ours.state_dict.end()) << "the export lacks " << key;
+        EXPECT_TRUE(at::equal(it->second, entry.value().toTensor())) << key;
+        ++compared;
+    }
+    EXPECT_EQ(compared, ours.state_dict.size());
+
+    // And it loads back to the same logits.
+    models::ModelHub hub(plugin_host()->context());
+    auto reloaded = std::dynamic_pointer_cast<TransformerEncoderDecoderModel>(hub.load_model_from_path(out, c10::kCPU, c10::kFloat));
+    ASSERT_TRUE(reloaded);
+    c10::InferenceMode inference;
+    auto [source, source_mask] = padded(v.sources, 0);
+    auto [target, target_mask] = padded(v.targets, 0);
+    // Within float32 rounding: the memory-mapped weights are multiplied one
+    // projection at a time, the loaded ones fused.
+    const at::Tensor expected_logits = model->forward(source, &source_mask, target, &target_mask);
+    EXPECT_LE(max_abs_diff(reloaded->forward(source, &source_mask, target, &target_mask), expected_logits),
+              incremental_tolerance * std::max(1.0, expected_logits.abs().max().item<double>()));
+}
+
+TEST(HuggingFaceCheckpoint, ModelsM2M100CannotHoldAreRefused)
+{
+    auto model = load_reference_model(post_separate());
+    test::TempDir temp;
+    try {
+        handler("transformer")->export_checkpoint(*model, full_config(post_separate().config), "hf", temp / "out");
+        FAIL() << "a post-norm model was exported as M2M100";
+    } catch (const InvalidArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("post-norm"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(temp / "out" / "model.safetensors"));
+
+    json::value config = test::parse_json(test::read_file(reference_dir(pre_shared()) / "hf" / "config.json"));
+    config.as_object()["activation_function"] = "gelu";
+    try {
+        models::transformer::transformer_config_from_hf(config, "/data/config.json");
+        FAIL() << "gelu was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("'activation_function'"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("/data/config.json"), std::string::npos) << e.what();
+    }
 }
 
 // --- fairseq dictionaries ----------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "fairseq2/checkpoint/torch_archive.hpp"
@@ -319,6 +320,75 @@ TEST_F(HostileArchiveTest, StorageLargerThanItsRecordIsRefused) {
     std::string claim = pickle(float_storage("\x8a\x06"s + "\x00\x00\x00\x00\x00\x01"s));
     std::string msg = error_of("big_storage.pt", make_zip({{"archive/data.pkl", claim}, {"archive/data/0", four_floats}}));
     EXPECT_NE(msg.find("holds 16 bytes, but the pickle expects 1099511627776 elements"), std::string::npos) << msg;
+}
+
+// fairseq's hyperparameters: an argparse.Namespace becomes a dict of its
+// attributes, as protocol 2 pickles it (Namespace.__new__, then BUILD).
+TEST_F(HostileArchiveTest, NamespaceIsReadAsARecordAndOnlyAsOne) {
+    std::string ns = "cargparse\nNamespace\n)\x81}(";
+    ns += unicode("lr");
+    ns += "K\x03";
+    ns += unicode("arch");
+    ns += unicode("transformer");
+    ns += "ub";
+    fs::path good = write("namespace.pt", make_zip({{"archive/data.pkl", pickle(ns)}}));
+    c10::IValue value = read_torch_archive(good);
+    ASSERT_TRUE(value.isGenericDict());
+    EXPECT_EQ(value.toGenericDict().at("lr").toInt(), 3);
+    EXPECT_EQ(value.toGenericDict().at("arch").toStringRef(), "transformer");
+
+    std::string msg = archive_error("ns_state.pt", pickle("cargparse\nNamespace\n)\x81K\x05" "b"));
+    EXPECT_NE(msg.find("BUILD gives an argparse.Namespace a state that is not a dict"), std::string::npos) << msg;
+    msg = archive_error("ns_args.pt", pickle("cargparse\nNamespace\n(K\x01tR"));
+    EXPECT_NE(msg.find("only Namespace() is supported"), std::string::npos) << msg;
+    msg = archive_error("parser.pt", pickle("cargparse\nArgumentParser\n)R"));
+    EXPECT_NE(msg.find("'argparse.ArgumentParser', which is not allowed"), std::string::npos) << msg;
+    // A Namespace already placed in a container cannot be changed by a later BUILD.
+    std::string sealed = "]cargparse\nNamespace\n)\x81\x94";
+    sealed += "a";       // the Namespace into the list
+    sealed += "h\x00"s;  // BINGET it back
+    sealed += "}b";      // and BUILD it
+    msg = archive_error("ns_sealed.pt", pickle(sealed));
+    EXPECT_NE(msg.find("modifies a container after it was placed inside another one"), std::string::npos) << msg;
+}
+
+// A training checkpoint read for its model: the storages of other entries
+// that hold tensors are never read, so a damaged record there goes unread.
+TEST_F(HostileArchiveTest, CheckpointReadSkipsTheStoragesOutsideTheModel) {
+    // {"model": {"w": storage 0}, "optimizer": storage 1, "epoch": 3}
+    std::string body = "}(";
+    body += unicode("model");
+    body += "}(";
+    body += unicode("w");
+    body += float_storage("K\x04"s);
+    body += "u";
+    body += unicode("optimizer");
+    std::string second = float_storage("K\x04"s);
+    second.replace(second.find(unicode("0")), unicode("0").size(), unicode("1"));
+    body += second;
+    body += unicode("epoch");
+    body += "K\x03";
+    body += "u";
+    const std::string weights = "\x00\x00\x80\x3f"s + "\x00\x00\x00\x40"s + "\x00\x00\x40\x40"s + "\x00\x00\x80\x40"s;
+    fs::path path = write("training.pt", make_zip({{"archive/data.pkl", pickle(body)},
+                                                   {"archive/data/0", weights},
+                                                   {"archive/data/1", four_floats}},
+                                                  [](ZipLayout& layout) { layout.entries[2].crc = 0xdeadbeef; }));
+
+    // Reading everything reads record 1 and finds its checksum wrong.
+    EXPECT_THROW(read_torch_archive(path), CheckpointError);
+
+    std::uint64_t bytes = 0;
+    c10::IValue value = fairseq2::checkpoint::read_torch_checkpoint(path, [&](std::uint64_t n) { bytes += n; });
+    const c10::impl::GenericDict root = value.toGenericDict();
+    EXPECT_FALSE(root.contains("optimizer"));
+    EXPECT_EQ(root.at("epoch").toInt(), 3);
+    EXPECT_EQ(bytes, 16U);
+    const at::Tensor w = root.at("model").toGenericDict().at("w").toTensor();
+    EXPECT_TRUE(at::equal(w, at::tensor({1.0F, 2.0F, 3.0F, 4.0F})));
+    const boost::json::object extras = fairseq2::checkpoint::checkpoint_extras(value);
+    EXPECT_EQ(extras.size(), 1U);
+    EXPECT_EQ(extras.at("epoch").as_int64(), 3);
 }
 
 }  // namespace
