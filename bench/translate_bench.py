@@ -35,9 +35,18 @@ VOCAB = 32768
 MAX_SEQ_LEN = 1024  # the arch's source and target positions
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
-# The EOS row of the embedding is scaled by this, so that EOS is now and then
-# the best token and hypotheses end at different lengths.
-EOS_ROW_SCALE = 2.6
+# Random weights: projections uniform(-1/sqrt(in), 1/sqrt(in)), except the
+# attention and feed-forward output projections, drawn with this gain
+# (uniform(-G/sqrt(in), G/sqrt(in))). With gain 1 the residual stream
+# outweighs every sublayer and the tied embedding turns the decoder into a
+# copy of its input token: the prompt (EOS) is copied and every hypothesis is
+# empty. With 3 the hypotheses depend on the source (they still tend to
+# repeat their first tokens: a random model).
+OUT_GAIN = 3.0
+# The EOS row of the embedding is scaled by this (meant to let EOS win now
+# and then; on these weights it rarely does, and most hypotheses run to the
+# length limit).
+EOS_ROW_SCALE = 2.5
 
 
 # ---------------------------------------------------------------- data
@@ -47,25 +56,26 @@ def make(out_dir, sentences, len_min, len_max, seed):
     os.makedirs(out_dir, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
 
-    def uniform(shape, fan_in):
-        bound = 1.0 / math.sqrt(fan_in)
+    def uniform(shape, fan_in, gain=1.0):
+        bound = gain / math.sqrt(fan_in)
         return torch.rand(shape, generator=gen) * (2 * bound) - bound
 
     def norm_params(prefix, sd):
         sd[prefix + ".weight"] = 1.0 + 0.1 * torch.randn(DIM, generator=gen)
         sd[prefix + ".bias"] = 0.1 * torch.randn(DIM, generator=gen)
 
-    def linear_params(prefix, out_features, in_features, sd):
-        sd[prefix + ".weight"] = uniform((out_features, in_features), in_features)
+    def linear_params(prefix, out_features, in_features, sd, gain=1.0):
+        sd[prefix + ".weight"] = uniform((out_features, in_features), in_features, gain)
         sd[prefix + ".bias"] = 0.1 * torch.randn(out_features, generator=gen)
 
     def attention_params(prefix, sd):
-        for name in ("q_proj", "k_proj", "v_proj", "output_proj"):
+        for name in ("q_proj", "k_proj", "v_proj"):
             linear_params(f"{prefix}.{name}", DIM, DIM, sd)
+        linear_params(prefix + ".output_proj", DIM, DIM, sd, OUT_GAIN)
 
     def ffn_params(prefix, sd):
         linear_params(prefix + ".inner_proj", FFN, DIM, sd)
-        linear_params(prefix + ".output_proj", DIM, FFN, sd)
+        linear_params(prefix + ".output_proj", DIM, FFN, sd, OUT_GAIN)
 
     embed = torch.randn((VOCAB, DIM), generator=gen) * DIM**-0.5
     embed[PAD].zero_()
@@ -344,11 +354,14 @@ def run(args):
     with torch.inference_mode():
         for _ in range(args.repeat):
             start = time.perf_counter()
-            result = translate(model, sources, args.beam, args.max_len_a, args.max_len_b)
+            batch = args.batch if args.batch > 0 else len(sources)
+            result = []
+            for first in range(0, len(sources), batch):
+                result += translate(model, sources[first:first + batch], args.beam, args.max_len_a, args.max_len_b)
             elapsed = time.perf_counter() - start
             if elapsed < seconds:
                 seconds, best = elapsed, result
-    print(json.dumps({"beam": args.beam, "sentences": len(sources), "seconds": seconds,
+    print(json.dumps({"beam": args.beam, "batch": args.batch, "sentences": len(sources), "seconds": seconds,
                       "sentences_per_s": len(sources) / seconds, "best": best}))
 
 
@@ -366,6 +379,7 @@ def main():
     parser.add_argument("--max-len-a", type=float, default=0.0)
     parser.add_argument("--max-len-b", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=0, help="sentences per batch (default 0: all in one)")
     args = parser.parse_args()
     if args.make:
         if not 1 <= args.src_len_min <= args.src_len_max:

@@ -68,6 +68,7 @@ struct TranslateArgs {
     std::string prompt_ids;
     bool json = false;
     int threads = 0;
+    std::int64_t batch_size = 0;
     std::optional<std::string> text;
 };
 
@@ -244,7 +245,18 @@ int run_translate(CliContext& context, const TranslateArgs& args)
     options.temperature = args.temperature;
     options.top_p = args.top_p;
     options.seed = args.load.seed;
-    const generation::Seq2SeqResult result = generation::generate_seq2seq(*model, sources, prompt, options);
+    // All inputs as one batch, or --batch-size at a time.
+    generation::Seq2SeqResult result;
+    const std::size_t batch = args.batch_size > 0 ? static_cast<std::size_t>(args.batch_size) : sources.size();
+    for (std::size_t first = 0; first < sources.size(); first += batch) {
+        const std::vector<std::vector<std::int64_t>> chunk(sources.begin() + static_cast<std::ptrdiff_t>(first),
+                                                           sources.begin() + static_cast<std::ptrdiff_t>(std::min(sources.size(), first + batch)));
+        generation::Seq2SeqResult part = generation::generate_seq2seq(*model, chunk, prompt, options);
+        for (auto& hypotheses : part.hypotheses)
+            result.hypotheses.push_back(std::move(hypotheses));
+        result.encode_seconds += part.encode_seconds;
+        result.decode_seconds += part.decode_seconds;
+    }
 
     for (const auto& hypotheses : result.hypotheses) {
         if (args.json) {
@@ -325,6 +337,8 @@ void add_translate_command(CLI::App& app, CliContext& context, int& exit_code)
                            ->type_name("\"ID ...\"");
     cmd->add_option("--prompt-ids", args->prompt_ids, "The target prefix as ids (default: the EOS id, as fairseq)")->type_name("\"ID ...\"");
     cmd->add_option("--threads", args->threads, "Number of CPU threads (default: the number of physical cores)");
+    cmd->add_option("--batch-size", args->batch_size, "Inputs decoded together (default: all lines of standard input at once)")
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--dtype", args->load.dtype, "auto (default: the checkpoint's), float32 or bfloat16");
     cmd->add_flag("--json", args->json, "Print one JSON object per input: {\"hypotheses\": [{\"text\", \"ids\", \"score\"}, ...]}");
     cmd->add_option("text", args->text, "Text to translate (default: each line of standard input)")->excludes(source_ids);

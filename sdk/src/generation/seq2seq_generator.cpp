@@ -72,13 +72,22 @@ public:
 private:
     void encode();
     void prefill_prompt();
-    // The processed log-probabilities (R, V) of the next token of each row
-    // at position `step`.
-    at::Tensor next_lprobs(std::int64_t step);
-    void beam_step(std::int64_t step, const at::Tensor& lprobs, std::vector<Row>& next, std::vector<std::int64_t>& order);
-    void sampling_step(std::int64_t step, const at::Tensor& lprobs, std::vector<Row>& next, std::vector<std::int64_t>& order);
+    // The logits (R, V) of the next token of each row at position `step`,
+    // divided by the temperature and processed (the unknown-token penalty,
+    // no pad, EOS only where allowed, only EOS at a source's last step), and
+    // the log-sum-exp of each row before processing, so that logits - lse
+    // are the processed log-probabilities (R) (the full log-softmax is
+    // never written).
+    std::pair<at::Tensor, at::Tensor> next_logits(std::int64_t step);
+    void beam_step(std::int64_t step, const at::Tensor& logits, const at::Tensor& lse, std::vector<Row>& next,
+                   std::vector<std::int64_t>& order);
+    void sampling_step(std::int64_t step, const at::Tensor& logits, const at::Tensor& lse, std::vector<Row>& next,
+                       std::vector<std::int64_t>& order);
     void finish(const Row& row, std::int64_t step, double score);
-    void reorder(const std::vector<std::int64_t>& order);
+    // Reorders the state bag for the rows `next`, taken from rows `order`,
+    // and selects the encoder output they attend to.
+    void reorder(const std::vector<Row>& next, const std::vector<std::int64_t>& order);
+    void select_encoder_rows(const std::vector<std::size_t>& sources);
 
     models::EncoderDecoderModel& model_;
     const std::vector<std::vector<std::int64_t>>& sources_;
@@ -91,12 +100,15 @@ private:
     std::int64_t prompt_len_ = 0;
     std::int64_t min_seq_len_ = 0;
     std::vector<std::int64_t> max_seq_len_;  // per source
-    std::vector<bool> done_;
 
-    at::Tensor source_lens_;  // per row
+    at::Tensor source_lens_;  // per source
     std::int64_t source_batch_len_ = 0;
     bool padded_ = false;
-    at::Tensor encoder_output_;  // per row
+    at::Tensor full_encoder_output_;  // per source
+    // What the decoder attends to: the encoder output of the sources
+    // encoder_sources_ (one per group of rows, or one per row).
+    std::vector<std::size_t> encoder_sources_;
+    at::Tensor encoder_output_;
     std::optional<nn::PaddingMask> encoder_mask_;
     std::optional<nn::IncrementalStateBag> bag_;
     std::vector<Row> rows_;
@@ -134,11 +146,26 @@ void Generation::encode()
     if (padded_)
         mask.emplace(source_lens_.to(device), longest);
     models::EncoderOutput encoded = model_.encode(ids, mask ? &*mask : nullptr);
+    full_encoder_output_ = encoded.output;
     encoder_output_ = encoded.output;
     encoder_mask_ = encoded.padding_mask;
+    for (std::size_t i = 0; i < sources_.size(); ++i)
+        encoder_sources_.push_back(i);
 }
 
-at::Tensor Generation::next_lprobs(std::int64_t step)
+void Generation::select_encoder_rows(const std::vector<std::size_t>& sources)
+{
+    if (sources == encoder_sources_)
+        return;
+    std::vector<std::int64_t> index(sources.begin(), sources.end());
+    const at::Tensor rows = at::tensor(index, at::kLong);
+    encoder_output_ = full_encoder_output_.index_select(0, rows.to(full_encoder_output_.device()));
+    if (padded_)
+        encoder_mask_.emplace(source_lens_.index_select(0, rows).to(encoder_output_.device()), source_batch_len_);
+    encoder_sources_ = sources;
+}
+
+std::pair<at::Tensor, at::Tensor> Generation::next_logits(std::int64_t step)
 {
     const auto r = static_cast<std::int64_t>(rows_.size());
     at::Tensor last = at::empty({r, 1}, at::kLong);
@@ -150,15 +177,16 @@ at::Tensor Generation::next_lprobs(std::int64_t step)
     bag_->increment_step_nr();
     ++result_.decode_steps;
 
-    logits = logits.select(1, 0).to(at::kCPU, at::kFloat);
+    logits = logits.select(1, 0).to(at::kCPU, at::kFloat).contiguous();
     if (options_.temperature != 1.0)
         logits = logits / options_.temperature;
-    at::Tensor lprobs = at::log_softmax(logits, -1).contiguous();
-    if (lprobs.isnan().any().item<bool>())
+    const at::Tensor lse = at::logsumexp(logits, -1).contiguous();
+    // A NaN anywhere in a row makes its log-sum-exp NaN.
+    if (lse.isnan().any().item<bool>())
         throw Error("The model produced NaN probabilities at step " + std::to_string(step) + "; generation cannot continue.");
 
-    const std::int64_t vocab = lprobs.size(1);
-    auto* values = lprobs.data_ptr<float>();
+    const std::int64_t vocab = logits.size(1);
+    auto* values = logits.data_ptr<float>();
     for (std::int64_t i = 0; i < r; ++i) {
         float* row = values + i * vocab;
         if (step == max_seq_len_[rows_[static_cast<std::size_t>(i)].source] - 1) {
@@ -175,7 +203,7 @@ at::Tensor Generation::next_lprobs(std::int64_t step)
         if (step < min_seq_len_ - 1)
             row[eos_] = minus_inf;
     }
-    return lprobs;
+    return {logits, lse};
 }
 
 void Generation::prefill_prompt()
@@ -216,39 +244,61 @@ void Generation::finish(const Row& row, std::int64_t step, double score)
     result_.hypotheses[row.source].push_back(std::move(hypothesis));
 }
 
-void Generation::beam_step(std::int64_t step, const at::Tensor& lprobs, std::vector<Row>& next, std::vector<std::int64_t>& order)
+void Generation::beam_step(std::int64_t step, const at::Tensor& logits, const at::Tensor& lse, std::vector<Row>& next,
+                           std::vector<std::int64_t>& order)
 {
-    const std::int64_t vocab = lprobs.size(1);
+    const std::int64_t vocab = logits.size(1);
     const std::int64_t beam = options_.beam_size;
+    // The best 2 x beam continuations of a source are among the best
+    // 2 x beam of each of its rows (a row's constant, its log-sum-exp and
+    // cumulative score, does not change the order within the row).
+    const std::int64_t k = std::min(2 * beam, vocab);
+    auto [top_logits, top_tokens] = at::topk(logits, k, 1);
+    top_logits = top_logits.contiguous();
+    top_tokens = top_tokens.contiguous();
+    const auto* best = top_logits.data_ptr<float>();
+    const auto* tokens = top_tokens.data_ptr<std::int64_t>();
+    const auto* row_lse = lse.data_ptr<float>();
+
+    struct Candidate {
+        float score;
+        std::size_t row;
+        std::int64_t token;
+    };
+    std::vector<Candidate> candidates;
     std::size_t begin = 0;
     while (begin < rows_.size()) {
         const std::size_t source = rows_[begin].source;
         std::size_t end = begin;
         while (end < rows_.size() && rows_[end].source == source)
             ++end;
-        const auto n = static_cast<std::int64_t>(end - begin);
 
-        at::Tensor cum = at::empty({n, 1}, at::kFloat);
-        for (std::int64_t i = 0; i < n; ++i)
-            cum.data_ptr<float>()[i] = static_cast<float>(rows_[begin + static_cast<std::size_t>(i)].cum.back());
-        at::Tensor candidates = (lprobs.narrow(0, static_cast<std::int64_t>(begin), n) + cum).view(-1);
-        auto [top_scores, top_indices] = at::topk(candidates, std::min(2 * beam, n * vocab));
-        top_scores = top_scores.contiguous();
-        top_indices = top_indices.contiguous();
-        const auto* scores = top_scores.data_ptr<float>();
-        const auto* indices = top_indices.data_ptr<std::int64_t>();
+        candidates.clear();
+        for (std::size_t r = begin; r < end; ++r) {
+            // As fairseq2: float32 log-probabilities plus the float32
+            // cumulative score.
+            const float cum = static_cast<float>(rows_[r].cum.back());
+            for (std::int64_t j = 0; j < k; ++j) {
+                const auto at = static_cast<std::int64_t>(r) * k + j;
+                candidates.push_back(Candidate{(best[at] - row_lse[r]) + cum, r, tokens[at]});
+            }
+        }
+        const std::size_t wanted = std::min<std::size_t>(static_cast<std::size_t>(2 * beam), candidates.size());
+        std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(wanted), candidates.end(),
+                          [](const Candidate& a, const Candidate& b) {
+                              if (a.score != b.score)
+                                  return a.score > b.score;
+                              return a.row != b.row ? a.row < b.row : a.token < b.token;
+                          });
 
-        std::vector<std::size_t> kept_rows;
-        std::vector<std::int64_t> kept_tokens;
-        std::vector<double> kept_scores;
+        std::vector<const Candidate*> kept;
         bool complete = false;
-        for (std::int64_t j = 0; j < top_scores.numel(); ++j) {
-            const std::int64_t token = indices[j] % vocab;
-            const std::size_t parent = begin + static_cast<std::size_t>(indices[j] / vocab);
-            if (token == eos_) {
+        for (std::size_t j = 0; j < wanted; ++j) {
+            const Candidate& c = candidates[j];
+            if (c.token == eos_) {
                 // EOS counts only among the best beam_size candidates.
-                if (j < beam) {
-                    finish(rows_[parent], step, scores[j]);
+                if (static_cast<std::int64_t>(j) < beam) {
+                    finish(rows_[c.row], step, c.score);
                     if (static_cast<std::int64_t>(result_.hypotheses[source].size()) == beam) {
                         complete = true;
                         break;
@@ -256,27 +306,26 @@ void Generation::beam_step(std::int64_t step, const at::Tensor& lprobs, std::vec
                 }
                 continue;
             }
-            if (static_cast<std::int64_t>(kept_rows.size()) < beam) {
-                kept_rows.push_back(parent);
-                kept_tokens.push_back(token);
-                kept_scores.push_back(scores[j]);
-            }
+            if (static_cast<std::int64_t>(kept.size()) < beam)
+                kept.push_back(&c);
         }
         if (!complete && step < max_seq_len_[source] - 1) {
-            for (std::size_t k = 0; k < kept_rows.size(); ++k) {
-                Row row = rows_[kept_rows[k]];
-                row.seq.push_back(kept_tokens[k]);
-                row.cum.push_back(kept_scores[k]);
+            for (const Candidate* c : kept) {
+                Row row = rows_[c->row];
+                row.seq.push_back(c->token);
+                row.cum.push_back(c->score);
                 next.push_back(std::move(row));
-                order.push_back(static_cast<std::int64_t>(kept_rows[k]));
+                order.push_back(static_cast<std::int64_t>(c->row));
             }
         }
         begin = end;
     }
 }
 
-void Generation::sampling_step(std::int64_t step, const at::Tensor& lprobs, std::vector<Row>& next, std::vector<std::int64_t>& order)
+void Generation::sampling_step(std::int64_t step, const at::Tensor& logits, const at::Tensor& lse, std::vector<Row>& next,
+                               std::vector<std::int64_t>& order)
 {
+    const at::Tensor lprobs = (logits - lse.unsqueeze(1)).contiguous();
     at::Tensor probs = lprobs.exp();
     if (options_.top_k > 0 && options_.top_k < probs.size(1)) {
         at::Tensor kth = std::get<0>(probs.topk(options_.top_k, -1)).narrow(1, options_.top_k - 1, 1);
@@ -309,15 +358,36 @@ void Generation::sampling_step(std::int64_t step, const at::Tensor& lprobs, std:
     }
 }
 
-void Generation::reorder(const std::vector<std::int64_t>& order)
+void Generation::reorder(const std::vector<Row>& next, const std::vector<std::int64_t>& order)
 {
+    // Rows stay grouped by source. With as many rows for every source, the
+    // encoder-decoder attention keeps one copy of each source's keys and
+    // values; otherwise (a beam that kept fewer hypotheses) one per row.
+    std::vector<std::size_t> groups;
+    std::vector<std::size_t> group_sizes;
+    for (const Row& row : next) {
+        if (groups.empty() || groups.back() != row.source) {
+            groups.push_back(row.source);
+            group_sizes.push_back(0);
+        }
+        ++group_sizes.back();
+    }
+    const bool uniform = std::all_of(group_sizes.begin(), group_sizes.end(), [&](std::size_t n) { return n == group_sizes.front(); });
     at::Tensor index = at::tensor(order, at::kLong);
-    bag_->reorder(index);
-    at::Tensor on_device = index.to(encoder_output_.device());
-    encoder_output_ = encoder_output_.index_select(0, on_device);
-    source_lens_ = source_lens_.index_select(0, index);
-    if (encoder_mask_)
-        encoder_mask_.emplace(source_lens_.to(encoder_output_.device()), source_batch_len_);
+    if (uniform) {
+        // Each source's keys and values, from where they are now.
+        std::vector<std::int64_t> source_order;
+        for (const std::size_t source : groups)
+            source_order.push_back(std::find(encoder_sources_.begin(), encoder_sources_.end(), source) - encoder_sources_.begin());
+        bag_->reorder(index, at::tensor(source_order, at::kLong));
+        select_encoder_rows(groups);
+    } else {
+        bag_->reorder(index);
+        std::vector<std::size_t> per_row;
+        for (const Row& row : next)
+            per_row.push_back(row.source);
+        select_encoder_rows(per_row);
+    }
 }
 
 Seq2SeqResult Generation::run()
@@ -373,16 +443,16 @@ Seq2SeqResult Generation::run()
         prefill_prompt();
 
     for (std::int64_t step = prompt_len_; step < bag_steps && !rows_.empty(); ++step) {
-        at::Tensor lprobs = next_lprobs(step);
+        auto [logits, lse] = next_logits(step);
         std::vector<Row> next;
         std::vector<std::int64_t> order;
         if (options_.beam_search)
-            beam_step(step, lprobs, next, order);
+            beam_step(step, logits, lse, next, order);
         else
-            sampling_step(step, lprobs, next, order);
+            sampling_step(step, logits, lse, next, order);
         if (next.empty())
             break;
-        reorder(order);
+        reorder(next, order);
         rows_ = std::move(next);
     }
     result_.decode_seconds = seconds_since(decode_start);

@@ -45,7 +45,7 @@ public:
     DecodeStepCounts counts;
 
     // The plans and the logits buffer are per batch: rebuilt on the next step.
-    void reorder(const at::Tensor& /*new_order*/) override
+    void reorder(const at::Tensor& /*new_order*/, const at::Tensor& /*source_order*/) override
     {
         f32 = {};
         bf16 = {};

@@ -10,7 +10,7 @@ namespace fairseq2::nn {
 
 IncrementalState::~IncrementalState() = default;
 
-void IncrementalState::reorder(const at::Tensor& /*new_order*/)
+void IncrementalState::reorder(const at::Tensor& /*new_order*/, const at::Tensor& /*source_order*/)
 {
     throw InvalidArgumentError("A module state of this incremental state bag cannot be reordered.");
 }
@@ -40,11 +40,25 @@ IncrementalState* IncrementalStateBag::get_state(const void* module) const
 
 void IncrementalStateBag::reorder(const at::Tensor& new_order)
 {
-    if (new_order.dim() != 1 || new_order.scalar_type() != at::kLong)
-        throw InvalidArgumentError("The new order of a state bag must be a 1-D int64 tensor, but has shape " + c10::str(new_order.sizes()) +
-                                   " and type " + std::string(c10::toString(new_order.scalar_type())) + ".");
+    reorder(new_order, at::Tensor());
+}
+
+void IncrementalStateBag::reorder(const at::Tensor& new_order, const at::Tensor& source_order)
+{
+    const auto check = [](const at::Tensor& order, const char* what) {
+        if (order.dim() != 1 || order.scalar_type() != at::kLong)
+            throw InvalidArgumentError(std::string("The ") + what + " of a state bag must be a 1-D int64 tensor, but has shape " +
+                                       c10::str(order.sizes()) + " and type " + std::string(c10::toString(order.scalar_type())) + ".");
+    };
+    check(new_order, "new order");
+    if (source_order.defined()) {
+        check(source_order, "source order");
+        if (source_order.numel() == 0 || new_order.numel() % source_order.numel() != 0)
+            throw InvalidArgumentError("The source order of a state bag must divide its new order: " + std::to_string(source_order.numel()) +
+                                       " sources for " + std::to_string(new_order.numel()) + " sequences.");
+    }
     for (auto& [module, state] : states_)
-        state->reorder(new_order);
+        state->reorder(new_order, source_order);
 }
 
 void IncrementalStateBag::set_state(const void* module, std::unique_ptr<IncrementalState> state)

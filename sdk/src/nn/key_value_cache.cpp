@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include <ATen/Parallel.h>
+
 #include "cpu_kernels.hpp"
 #include "fairseq2/error.hpp"
 
@@ -18,13 +20,45 @@ void KeyValueCache::set_window(std::int64_t window)
     window_ = window;
 }
 
-void KeyValueCache::reorder(const at::Tensor& new_order)
+void KeyValueCache::reorder(const at::Tensor& new_order, const at::Tensor& /*source_order*/)
 {
     if (!keys_.defined())
         return;
-    const at::Tensor order = new_order.to(keys_.device());
-    keys_ = keys_.index_select(0, order);
-    values_ = values_.index_select(0, order);
+    const std::int64_t held = size();
+    const std::int64_t batch = keys_.size(0);
+    at::Tensor order = new_order.to(at::kCPU).contiguous();
+    const auto* rows = order.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < order.numel(); ++i)
+        if (rows[i] < 0 || rows[i] >= batch)
+            throw InvalidArgumentError("The new order of a key/value cache names sequence " + std::to_string(rows[i]) + ", but it holds " +
+                                       std::to_string(batch) + ".");
+    const auto gather = [&](const at::Tensor& buffer) {
+        at::Tensor out = at::empty({order.numel(), buffer.size(1), buffer.size(2), buffer.size(3)}, buffer.options());
+        if (held == 0)
+            return out;
+        if (!buffer.device().is_cpu()) {
+            out.narrow(2, 0, held).copy_(buffer.narrow(2, 0, held).index_select(0, order.to(buffer.device())));
+            return out;
+        }
+        // Each (sequence, head) row holds its slots back to back: copy the
+        // held ones only.
+        const std::int64_t heads = buffer.size(1);
+        const auto row_bytes = static_cast<std::size_t>(held * buffer.size(3) * buffer.element_size());
+        const auto* from = static_cast<const char*>(buffer.data_ptr());
+        auto* to = static_cast<char*>(out.data_ptr());
+        const std::int64_t head_stride = buffer.stride(1) * buffer.element_size();
+        const std::int64_t seq_stride = buffer.stride(0) * buffer.element_size();
+        at::parallel_for(0, order.numel() * heads, 64, [&](std::int64_t first, std::int64_t last) {
+            for (std::int64_t i = first; i < last; ++i) {
+                const std::int64_t n = i / heads;
+                const std::int64_t h = i % heads;
+                std::memcpy(to + n * seq_stride + h * head_stride, from + rows[n] * seq_stride + h * head_stride, row_bytes);
+            }
+        });
+        return out;
+    };
+    keys_ = gather(keys_);
+    values_ = gather(values_);
 }
 
 void KeyValueCache::check_batch(std::int64_t batch) const

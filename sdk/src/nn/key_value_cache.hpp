@@ -41,8 +41,9 @@ public:
     void commit(std::int64_t count) { total_ += count; }
 
     // The rows of the sequences new_order[i], in that order (the ring
-    // layout is kept: every sequence has seen the same positions).
-    void reorder(const at::Tensor& new_order) override;
+    // layout is kept: every sequence has seen the same positions). Only the
+    // held slots are copied, not the whole capacity.
+    void reorder(const at::Tensor& new_order, const at::Tensor& source_order) override;
 
     // The slot of position t.
     std::int64_t slot(std::int64_t position) const noexcept { return window_ > 0 ? position % window_ : position; }

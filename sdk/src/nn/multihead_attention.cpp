@@ -107,14 +107,30 @@ public:
     // The keys_values tensor they were projected from; after a reorder,
     // undefined until the next step passes the reordered one.
     at::Tensor source;
-    at::Tensor keys;  // (N, H_kv, T, d)
+    at::Tensor keys;  // (N_sources, H_kv, T, d)
     at::Tensor values;
+    // How many query sequences each source served at the last step.
+    std::int64_t queries_per_source = 1;
 
-    void reorder(const at::Tensor& new_order) override
+    void reorder(const at::Tensor& new_order, const at::Tensor& source_order) override
     {
-        const at::Tensor order = new_order.to(keys.device());
-        keys = keys.index_select(0, order);
-        values = values.index_select(0, order);
+        at::Tensor order;
+        if (source_order.defined()) {
+            order = source_order;
+        } else {
+            // One copy per sequence: the source of each.
+            order = at::floor_divide(new_order, queries_per_source);
+        }
+        const std::int64_t sources = keys.size(0);
+        if (order.numel() > 0 && (order.min().item<std::int64_t>() < 0 || order.max().item<std::int64_t>() >= sources))
+            throw InvalidArgumentError("A reorder of an encoder-decoder attention names a source outside its " + std::to_string(sources) +
+                                       " sources.");
+        const bool same = order.numel() == sources && order.equal(at::arange(sources, order.options()));
+        if (!same) {
+            const at::Tensor index = order.to(keys.device());
+            keys = keys.index_select(0, index);
+            values = values.index_select(0, index);
+        }
         source = at::Tensor();
     }
 };
@@ -290,15 +306,22 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& queries, const at::Tens
     if (queries.dim() != 3 || queries.size(2) != options.model_dim)
         throw InvalidArgumentError("The queries of an attention layer must have shape (batch, sequence, " +
                                    std::to_string(options.model_dim) + "), but have shape " + c10::str(queries.sizes()) + ".");
-    if (keys_values.dim() != 3 || keys_values.size(0) != queries.size(0) || keys_values.size(2) != options.kv_input_dim)
-        throw InvalidArgumentError("The keys and values of an attention layer must have shape (" + std::to_string(queries.size(0)) +
-                                   ", length, " + std::to_string(options.kv_input_dim) + "), but have shape " +
-                                   c10::str(keys_values.sizes()) + ".");
-    const std::int64_t batch = queries.size(0);
+    if (keys_values.dim() != 3 || keys_values.size(0) == 0 || queries.size(0) % keys_values.size(0) != 0 ||
+        keys_values.size(2) != options.kv_input_dim)
+        throw InvalidArgumentError("The keys and values of an attention layer must have shape (sources, length, " +
+                                   std::to_string(options.kv_input_dim) + "), the sources dividing the " + std::to_string(queries.size(0)) +
+                                   " query sequences, but have shape " + c10::str(keys_values.sizes()) + ".");
+    const std::int64_t rows = queries.size(0);
+    const std::int64_t batch = keys_values.size(0);
+    const std::int64_t per_source = rows / batch;
     const std::int64_t kv_heads = options.num_key_value_heads;
-    at::Tensor q = q_proj->forward(queries).view({batch, queries.size(1), options.num_heads, head_dim});
+    at::Tensor q = q_proj->forward(queries).view({rows, queries.size(1), options.num_heads, head_dim});
     if (q_norm)
         q = q_norm->forward(q);
+    // The query sequences of one source (consecutive rows) attend as the
+    // positions of one sequence: no position is encoded here, nothing is
+    // causal, and the source's keys and values are not repeated.
+    q = q.reshape({batch, per_source * queries.size(1), options.num_heads, head_dim});
 
     const auto project = [&](at::Tensor& keys, at::Tensor& values) {
         auto kv = projections_->kv.forward(keys_values);
@@ -322,12 +345,13 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& queries, const at::Tens
         } else if (!state->source.defined()) {
             if (keys_values.size(0) != state->keys.size(0) || keys_values.size(1) != state->keys.size(2))
                 throw InvalidArgumentError("After a reorder of the state bag, the keys and values of an encoder-decoder attention must have " +
-                                           std::to_string(state->keys.size(0)) + " sequences of " + std::to_string(state->keys.size(2)) +
+                                           std::to_string(state->keys.size(0)) + " sources of " + std::to_string(state->keys.size(2)) +
                                            " positions, but have shape " + c10::str(keys_values.sizes()) + ".");
             state->source = keys_values;
         } else if (!state->source.is_same(keys_values)) {
             throw InvalidArgumentError("The keys and values of an encoder-decoder attention changed between the steps of one state bag.");
         }
+        state->queries_per_source = per_source;
         k = state->keys;
         v = state->values;
     } else {
@@ -340,7 +364,7 @@ at::Tensor MultiheadAttention::forward(const at::Tensor& queries, const at::Tens
                                        " positions, but the attention has " + std::to_string(k.size(2)) + " keys.");
         padded = key_padding_mask->materialize().logical_not();
     }
-    return output_proj->forward(attend(q, k, v, 0, 0, padded, false));
+    return output_proj->forward(attend(q, k, v, 0, 0, padded, false).view({rows, queries.size(1), -1}));
 }
 
 at::Tensor MultiheadAttention::attend(const at::Tensor& q_heads, const at::Tensor& k, const at::Tensor& v, std::int64_t query_start,

@@ -177,6 +177,47 @@ TEST(F32GemvTest, Avx2KernelMatchesExactSums)
         check<F32>(gemv_f32_avx2, 300 + 17 * static_cast<std::uint32_t>(batch), batch);
 }
 
+// The register-tiled kernel for small batches, at batch sizes that fill
+// whole tiles of 4 inputs and leave every remainder.
+TEST(F32GemvTest, SmallBatchKernelMatchesExactSums)
+{
+    if (!gemm_f32_small_batch_supported())
+        GTEST_SKIP() << "this CPU has no AVX-512 (or ATEN_CPU_CAPABILITY caps it)";
+    for (std::int64_t batch : {1, 2, 3, 4, 5, 7, 8, 13})
+        check<F32>(gemm_f32_small_batch, 400 + 17 * static_cast<std::uint32_t>(batch), batch);
+}
+
+// Linear with a few input rows (a beam of hypotheses) takes the small-batch
+// kernels, and past their limit BLAS; each agrees with at::linear in double.
+TEST(F32GemvTest, LinearSmallBatchesMatchATen)
+{
+    at::manual_seed(5);
+    c10::InferenceMode guard;
+    for (bool with_bias : {false, true}) {
+        Linear linear(203, 517, with_bias, at::TensorOptions().dtype(at::kFloat));
+        linear.reset_parameters();
+        for (std::int64_t rows : {2, 5, 17, 24, 25, 64, 96, 97}) {
+            at::Tensor x = at::randn({rows, 1, 203});
+            at::Tensor expected = at::linear(x.to(at::kDouble), linear.weight.to(at::kDouble),
+                                             with_bias ? linear.bias.to(at::kDouble) : at::Tensor());
+            at::Tensor y = linear.forward(x);
+            ASSERT_EQ(y.sizes(), (at::IntArrayRef{rows, 1, 517}));
+            EXPECT_LE((y.to(at::kDouble) - expected).abs().max().item<double>(), 1e-5) << rows << " rows";
+
+            // bfloat16 (LibTorch's products): each output rounded once.
+            Linear half(203, 517, with_bias, at::TensorOptions().dtype(at::kBFloat16));
+            half.weight.copy_(linear.weight);
+            if (with_bias)
+                half.bias.copy_(linear.bias);
+            at::Tensor xb = x.to(at::kBFloat16);
+            at::Tensor expected_b = at::linear(xb.to(at::kDouble), half.weight.to(at::kDouble),
+                                               with_bias ? half.bias.to(at::kDouble) : at::Tensor());
+            at::Tensor yb = half.forward(xb).to(at::kDouble);
+            EXPECT_LE(((yb - expected_b).abs() - expected_b.abs() * (1.0 / 128)).max().item<double>(), 1e-4) << rows << " rows, bfloat16";
+        }
+    }
+}
+
 // Linear in float32 with one input row takes the kernel; it agrees with
 // at::linear, with and without bias, and keeps autograd working.
 TEST(F32GemvTest, LinearOneRowMatchesATen)

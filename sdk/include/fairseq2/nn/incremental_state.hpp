@@ -23,9 +23,16 @@ public:
 
     // Keeps, for each entry i of `new_order` (int64, (M)), the state of
     // sequence new_order[i] as the state of sequence i (beam search picks,
-    // repeats and drops sequences). The default throws
-    // InvalidArgumentError: a state must say how it reorders.
-    virtual void reorder(const at::Tensor& new_order);
+    // repeats and drops sequences). States of what several sequences share
+    // (the keys and values an encoder-decoder attention projected from one
+    // source, which all hypotheses of that source attend to) keep one copy
+    // per source: with `source_order` (int64, (K), K dividing M), they keep
+    // sources source_order[k], and the caller promises that sequences
+    // k * M/K ... (k + 1) * M/K - 1 are those of source k (and passes those
+    // K sources next); without it, each sequence gets its own copy of its
+    // source's. The default throws InvalidArgumentError: a state must say
+    // how it reorders.
+    virtual void reorder(const at::Tensor& new_order, const at::Tensor& source_order);
 };
 
 class FAIRSEQ2_API IncrementalStateBag {
@@ -50,7 +57,11 @@ public:
     void set_state(const void* module, std::unique_ptr<IncrementalState> state);
 
     // Reorders every module's state along the batch (see
-    // IncrementalState::reorder); the step number is unchanged.
+    // IncrementalState::reorder; `source_order` may be undefined); the step
+    // number is unchanged. Throws InvalidArgumentError for orders that are
+    // not 1-D int64 tensors or a source order that does not divide the new
+    // batch.
+    void reorder(const at::Tensor& new_order, const at::Tensor& source_order);
     void reorder(const at::Tensor& new_order);
 
     template <typename State>

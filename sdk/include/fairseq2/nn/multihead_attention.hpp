@@ -63,11 +63,15 @@ public:
     // (earlier steps included).
     at::Tensor forward(const at::Tensor& x, const PaddingMask* padding_mask, IncrementalStateBag* state_bag);
 
-    // Attention of `queries` (N, S, model_dim) over `keys_values` (N, T,
-    // kv_input_dim), such as an encoder's output; `key_padding_mask` covers
-    // its T positions. With a state bag, keys and values are projected on
-    // the first call and kept in the bag for later steps, whose
-    // `keys_values` must be the same tensor.
+    // Attention of `queries` (N, S, model_dim) over `keys_values` (K, T,
+    // kv_input_dim), such as an encoder's output, K dividing N: query
+    // sequences k * N/K ... (k + 1) * N/K - 1 attend to source k (the
+    // hypotheses of one source in beam search share its keys and values
+    // rather than copies). `key_padding_mask` covers the K sources' T
+    // positions. With a state bag, keys and values are projected on the
+    // first call and kept in the bag for later steps, whose `keys_values`
+    // must be the same tensor (after a reorder of the bag, the reordered
+    // sources).
     at::Tensor forward(const at::Tensor& queries, const at::Tensor& keys_values, const PaddingMask* key_padding_mask,
                        IncrementalStateBag* state_bag);
 

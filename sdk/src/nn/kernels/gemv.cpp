@@ -227,6 +227,89 @@ struct Bf16Batch {
 
 }  // namespace
 
+namespace {
+
+// The 16 lanes of v summed.
+__attribute__((target("avx512f"))) inline float horizontal_sum512(__m512 v)
+{
+    return _mm512_reduce_add_ps(v);
+}
+
+// Rows [row, row + R) times inputs [input, input + X): R x X sums of 16
+// lanes each; the last cols % 16 columns through a mask.
+template <int R, int X>
+__attribute__((target("avx512f"))) void tile_f32_avx512(const F32GemvArgs& args, std::int64_t row, std::int64_t input)
+{
+    __m512 acc[R][X];
+    for (int r = 0; r < R; ++r)
+        for (int x = 0; x < X; ++x)
+            acc[r][x] = _mm512_setzero_ps();
+    const float* w[R];
+    for (int r = 0; r < R; ++r)
+        w[r] = args.weight + (row + r) * args.row_stride;
+    const float* in[X];
+    for (int x = 0; x < X; ++x)
+        in[x] = args.x + (input + x) * args.x_stride;
+    std::int64_t col = 0;
+    for (; col + 16 <= args.cols; col += 16) {
+        __m512 xs[X];
+        for (int x = 0; x < X; ++x)
+            xs[x] = _mm512_loadu_ps(in[x] + col);
+        for (int r = 0; r < R; ++r) {
+            const __m512 weights = _mm512_loadu_ps(w[r] + col);
+            for (int x = 0; x < X; ++x)
+                acc[r][x] = _mm512_fmadd_ps(weights, xs[x], acc[r][x]);
+        }
+    }
+    if (col < args.cols) {
+        const auto mask = static_cast<__mmask16>((1u << (args.cols - col)) - 1u);
+        __m512 xs[X];
+        for (int x = 0; x < X; ++x)
+            xs[x] = _mm512_maskz_loadu_ps(mask, in[x] + col);
+        for (int r = 0; r < R; ++r) {
+            const __m512 weights = _mm512_maskz_loadu_ps(mask, w[r] + col);
+            for (int x = 0; x < X; ++x)
+                acc[r][x] = _mm512_fmadd_ps(weights, xs[x], acc[r][x]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        const float bias = args.bias != nullptr ? args.bias[row + r] : 0.0F;
+        for (int x = 0; x < X; ++x)
+            args.y[(input + x) * args.y_stride + row + r] = horizontal_sum512(acc[r][x]) + bias;
+    }
+}
+
+template <int R>
+__attribute__((target("avx512f"))) void row_tiles_f32_avx512(const F32GemvArgs& args, std::int64_t row)
+{
+    std::int64_t input = 0;
+    for (; input + 4 <= args.batch; input += 4)
+        tile_f32_avx512<R, 4>(args, row, input);
+    switch (args.batch - input) {
+    case 3: tile_f32_avx512<R, 3>(args, row, input); break;
+    case 2: tile_f32_avx512<R, 2>(args, row, input); break;
+    case 1: tile_f32_avx512<R, 1>(args, row, input); break;
+    default: break;
+    }
+}
+
+}  // namespace
+
+__attribute__((target("avx512f"))) void gemm_f32_small_batch(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    std::int64_t row = first;
+    for (; row + 4 <= last; row += 4)
+        row_tiles_f32_avx512<4>(args, row);
+    for (; row < last; ++row)
+        row_tiles_f32_avx512<1>(args, row);
+}
+
+bool gemm_f32_small_batch_supported()
+{
+    static const bool supported = __builtin_cpu_supports("avx512f") && std::getenv("ATEN_CPU_CAPABILITY") == nullptr;
+    return supported;
+}
+
 __attribute__((target("avx2,fma"))) void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
 {
     if (args.batch > 1) {
@@ -348,6 +431,22 @@ void gemv_bf16_avx2(const Bf16GemvArgs& args, std::int64_t first, std::int64_t l
 void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
 {
     gemv_f32_generic(args, first, last);
+}
+
+void gemm_f32_small_batch(const F32GemvArgs& args, std::int64_t first, std::int64_t last)
+{
+    for (std::int64_t n = 0; n < args.batch; ++n) {
+        F32GemvArgs one = args;
+        one.batch = 1;
+        one.x = args.x + n * args.x_stride;
+        one.y = args.y + n * args.y_stride;
+        gemv_f32_generic(one, first, last);
+    }
+}
+
+bool gemm_f32_small_batch_supported()
+{
+    return false;
 }
 
 #endif

@@ -95,6 +95,15 @@ struct F32GemvArgs {
 };
 
 void gemv_f32(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
+
+// Rows [first, last) of y = W x (+ bias) for args.batch inputs, any number,
+// where the product is compute-bound (a small batch: a beam of hypotheses,
+// a few sentences): tiles of 4 weight rows times 4 inputs, 16 sums in
+// AVX-512 registers, so that each loaded vector serves four multiply-adds.
+// Needs gemm_f32_small_batch_supported(); the weights of a call's rows
+// should fit the cache (callers pass tiles of them).
+void gemm_f32_small_batch(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
+bool gemm_f32_small_batch_supported();
 void gemv_f32_generic(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
 void gemv_f32_avx2(const F32GemvArgs& args, std::int64_t first, std::int64_t last);
 
