@@ -1,6 +1,10 @@
 #include "fairseq_checkpoint.hpp"
 
+#include <map>
+
 #include <ATen/ATen.h>
+
+#include "vocabulary_rows.hpp"
 
 namespace fairseq2::models::transformer {
 
@@ -29,6 +33,26 @@ const checkpoint::KeyMap& fairseq_key_map()
 bool is_fairseq_state_dict(const checkpoint::StateDict& state_dict)
 {
     return state_dict.contains("encoder.embed_tokens.weight") && state_dict.contains("decoder.embed_tokens.weight");
+}
+
+checkpoint::StateDict fairseq_vocabulary_to_nllb(checkpoint::StateDict state_dict, std::int64_t vocab_size)
+{
+    std::map<const void*, at::Tensor> converted;
+    for (const char* key : {"encoder_frontend.embed.weight", "decoder_frontend.embed.weight", "final_proj.weight"}) {
+        auto it = state_dict.find(key);
+        if (it == state_dict.end())
+            continue;
+        const void* impl = it->second.unsafeGetTensorImpl();
+        auto done = converted.find(impl);
+        if (done == converted.end()) {
+            at::Tensor table = it->second;
+            if (table.dim() == 2 && table.size(0) == vocab_size + 1)
+                table = table.narrow(0, 0, vocab_size);
+            done = converted.emplace(impl, fairseq_rows_to_nllb(table)).first;
+        }
+        it->second = done->second;
+    }
+    return state_dict;
 }
 
 checkpoint::StateDict convert_fairseq_state_dict(checkpoint::StateDict state_dict)

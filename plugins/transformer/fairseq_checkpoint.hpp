@@ -19,4 +19,11 @@ bool is_fairseq_state_dict(const checkpoint::StateDict& state_dict);
 // dropped.
 checkpoint::StateDict convert_fairseq_state_dict(checkpoint::StateDict state_dict);
 
+// The embedding tables (fairseq2 names) of a fairseq NLLB checkpoint in
+// NLLB's vocabulary layout: the first four rows from fairseq's dictionary
+// order to NLLB's, and a table one row longer than the vocabulary (fairseq's
+// NLLB-100 checkpoints) cut to `vocab_size`. Tables that share a tensor
+// still share one.
+checkpoint::StateDict fairseq_vocabulary_to_nllb(checkpoint::StateDict state_dict, std::int64_t vocab_size);
+
 }  // namespace fairseq2::models::transformer

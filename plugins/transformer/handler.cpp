@@ -8,6 +8,7 @@
 #include "fairseq2/models/hugging_face.hpp"
 #include "fairseq_checkpoint.hpp"
 #include "hf_checkpoint.hpp"
+#include "vocabulary_rows.hpp"
 
 namespace fairseq2::models::transformer {
 
@@ -34,10 +35,15 @@ std::shared_ptr<TransformerModel> TransformerModelHandler::create_model(const Tr
     return TransformerFactory(config, options).create_model();
 }
 
-checkpoint::StateDict TransformerModelHandler::convert_checkpoint(checkpoint::StateDict state_dict, const TransformerConfig& /*config*/) const
+checkpoint::StateDict TransformerModelHandler::convert_checkpoint(checkpoint::StateDict state_dict, const TransformerConfig& config) const
 {
-    if (is_fairseq_state_dict(state_dict))
-        return convert_fairseq_state_dict(std::move(state_dict));
+    if (is_fairseq_state_dict(state_dict)) {
+        state_dict = convert_fairseq_state_dict(std::move(state_dict));
+        // fairseq's NLLB checkpoints loaded as NLLB (the cards' arch).
+        if (is_nllb_layout(config.vocab_info))
+            state_dict = fairseq_vocabulary_to_nllb(std::move(state_dict), config.vocab_info.size);
+        return state_dict;
+    }
     if (is_hf_state_dict(state_dict))
         return convert_hf_state_dict(std::move(state_dict));
     return state_dict;

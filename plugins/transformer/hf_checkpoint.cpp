@@ -4,6 +4,7 @@
 
 #include "fairseq2/error.hpp"
 #include "fairseq2/models/hugging_face.hpp"
+#include "vocabulary_rows.hpp"
 
 namespace fairseq2::models::transformer {
 
@@ -11,17 +12,6 @@ namespace {
 
 const char* const embedding_names[] = {"model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
                                        "lm_head.weight"};
-
-// fairseq2 row i holds HF row to_fairseq2[i]; HF row r holds fairseq2 row to_hf[r].
-const std::int64_t to_fairseq2[] = {1, 3, 0, 2};
-const std::int64_t to_hf[] = {2, 0, 3, 1};
-
-at::Tensor reorder_special_rows(const at::Tensor& table, const std::int64_t (&order)[4])
-{
-    at::Tensor out = table.clone();
-    out.narrow(0, 0, 4).copy_(table.index_select(0, at::tensor(std::vector<std::int64_t>(order, order + 4), at::kLong)));
-    return out;
-}
 
 // transformers' names of the layers to fairseq2's, written out per side
 // and projection so that the map can be reversed for export.
@@ -78,7 +68,7 @@ checkpoint::StateDict convert_hf_state_dict(checkpoint::StateDict state_dict)
         if (embed.dim() != 2 || embed.size(0) < 4)
             throw CheckpointError("The shared embedding of the Hugging Face checkpoint has shape " + c10::str(embed.sizes()) +
                                   "; expected (vocabulary of at least 4 tokens, model_dim).");
-        state_dict.emplace("encoder_frontend.embed.weight", reorder_special_rows(embed, to_fairseq2));
+        state_dict.emplace("encoder_frontend.embed.weight", fairseq_rows_to_nllb(embed));
     }
     // Without any embedding, the strict loader reports the missing key.
     return state_dict;
@@ -91,7 +81,7 @@ void export_hf_checkpoint(const TransformerModel& model, const TransformerConfig
     const at::Tensor embed = state_dict.at("encoder_frontend.embed.weight");
     for (const char* alias : {"encoder_frontend.embed.weight", "decoder_frontend.embed.weight", "final_proj.weight"})
         state_dict.erase(alias);
-    state_dict.emplace("model.shared.weight", reorder_special_rows(embed, to_hf));
+    state_dict.emplace("model.shared.weight", nllb_rows_to_fairseq(embed));
     hf::export_checkpoint(dir, std::move(state_dict), hf_key_map(), std::move(json));
 }
 

@@ -1308,7 +1308,7 @@ c10::IValue read_archive(const std::filesystem::path& path, const StorageReadCal
                 }
             }
             for (const IValue& key : dropped) {
-                root.erase(key);
+                (void)root.erase(key);
             }
         }
         unpickler.read_storages(&value);

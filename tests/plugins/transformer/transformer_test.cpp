@@ -494,6 +494,58 @@ TEST(FairseqCheckpoint, LoadsWithNoArchGivenAndMatchesTheReference)
         expect_same_hypotheses(result.hypotheses[i], beams.at("results").at("5").at(i).as_array(), "source " + std::to_string(i));
 }
 
+// fairseq's own NLLB checkpoints (what NLLB's cards point at) keep fairseq's
+// dictionary order in the first four embedding rows, and NLLB-100's one row
+// too many; loaded with an NLLB arch, they match the NLLB-layout model.
+TEST(FairseqCheckpoint, AnNllbCheckpointInFairseqsLayoutLoadsAsNllb)
+{
+    const Variant& v = pre_shared();
+    const fs::path dir = reference_dir(v);
+    c10::IValue archive = checkpoint::read_torch_archive(dir / "model.pt");
+    const checkpoint::StateDict fs2 = checkpoint::extract_state_dict(archive, "model.pt");
+
+    // The same weights under fairseq's names, as fairseq saves NLLB.
+    const checkpoint::KeyMap to_fairseq = {
+        {R"(^(encoder|decoder)\.layers\.([0-9]+)\.self_attn\.output_proj\.)", R"(\1.layers.\2.self_attn.out_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.encoder_decoder_attn\.output_proj\.)", R"(decoder.layers.\1.encoder_attn.out_proj.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.encoder_decoder_attn_layer_norm\.)", R"(decoder.layers.\1.encoder_attn_layer_norm.)"},
+        {R"(^decoder\.layers\.([0-9]+)\.encoder_decoder_attn\.)", R"(decoder.layers.\1.encoder_attn.)"},
+        {R"(^(encoder|decoder)\.layers\.([0-9]+)\.ffn\.inner_proj\.)", R"(\1.layers.\2.fc1.)"},
+        {R"(^(encoder|decoder)\.layers\.([0-9]+)\.ffn\.output_proj\.)", R"(\1.layers.\2.fc2.)"},
+        {R"(^(encoder|decoder)\.layers\.([0-9]+)\.ffn_layer_norm\.)", R"(\1.layers.\2.final_layer_norm.)"},
+    };
+    checkpoint::StateDict layers = fs2;
+    for (const char* key : {"encoder_frontend.embed.weight", "decoder_frontend.embed.weight", "final_proj.weight"})
+        layers.erase(key);
+    layers = checkpoint::convert_state_dict(std::move(layers), to_fairseq);
+    // fairseq's rows: <s> <pad> </s> <unk>, then one row NLLB-100 has too many.
+    const at::Tensor nllb = fs2.at("decoder_frontend.embed.weight");
+    at::Tensor rows = nllb.clone();
+    rows.narrow(0, 0, 4).copy_(nllb.index_select(0, at::tensor(std::vector<std::int64_t>{2, 0, 3, 1}, at::kLong)));
+    rows = at::cat({rows, at::randn({1, nllb.size(1)})});
+    c10::impl::GenericDict model(c10::StringType::get(), c10::TensorType::get());
+    for (const auto& [key, tensor] : layers)
+        model.insert(key, tensor);
+    for (const char* key : {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "decoder.output_projection.weight"})
+        model.insert(key, rows);
+    model.insert("encoder.version", at::tensor({3.0F}));
+    model.insert("decoder.embed_positions._float_tensor", at::zeros({1}));
+    c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+    root.insert("model", model);
+    test::TempDir temp;
+    checkpoint::write_torch_archive(temp / "nllb.pt", root);
+
+    auto module = handler("transformer")->load_from_path(temp / "nllb.pt", full_config(v.config), c10::kCPU, c10::kFloat);
+    auto loaded = std::dynamic_pointer_cast<TransformerEncoderDecoderModel>(module);
+    ASSERT_TRUE(loaded);
+    c10::InferenceMode inference;
+    auto [source, source_mask] = padded(v.sources, 0);
+    auto [target, target_mask] = padded(v.targets, 0);
+    EXPECT_LE(real_positions_diff(loaded->forward(source, &source_mask, target, &target_mask), reference_logits(dir), v.targets), tolerance);
+    // One tensor still serves the encoder, the decoder and the projection.
+    EXPECT_TRUE(loaded->encoder_frontend->embed->weight.is_same(loaded->decoder_frontend->embed->weight));
+}
+
 TEST(FairseqCheckpoint, OptimizerStateIsNeverRead)
 {
     const fs::path file = reference_dir(post_separate()) / "fairseq" / "checkpoint.pt";
