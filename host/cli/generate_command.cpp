@@ -151,22 +151,10 @@ void add_generate_command(CLI::App& app, CliContext& context, int& exit_code)
 {
     auto args = std::make_shared<GenerateArgs>();
     auto* cmd = app.add_subcommand("generate", "Generate token ids with a decoder model");
-    auto* family = cmd->add_option("--family", args->load.family, "Model family (or give --model)");
-    auto* arch = cmd->add_option("--arch", args->load.arch, "Arch name (default: the family's default arch)");
-    cmd->add_option("--model", args->load.model, "Asset card of the model: its family, arch, config overrides and checkpoint")
-        ->type_name("NAME")
-        ->excludes(family)
-        ->excludes(arch);
-    auto* random_init = cmd->add_flag("--random-init", args->load.random_init, "Use random weights (seeded by --seed)");
-    auto* checkpoint =
-        cmd->add_option("--checkpoint", args->load.checkpoint,
-                        "Checkpoint to load: a safetensors or torch.save file, a Hugging Face or Meta directory, or a shard index; without "
-                        "--model, its family and config come from the checkpoint or the config.json/params.json beside it (--family, "
-                        "--arch and --set override them); with --model, it replaces the card's checkpoint")
-            ->type_name("PATH");
-    random_init->excludes(checkpoint);
-    cmd->add_option("--seed", args->load.seed, "Seed of the random weights and of sampling (default 0)");
-    cmd->add_option("--set", args->load.sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
+    add_model_load_options(*cmd, args->load,
+                           "Checkpoint to load: a safetensors or torch.save file, a Hugging Face or Meta directory, or a shard index; without "
+                           "--model, its family and config come from the checkpoint or the config.json/params.json beside it (--family, "
+                           "--arch and --set override them); with --model, it replaces the card's checkpoint");
     auto* prompt_ids =
         cmd->add_option("--prompt-ids", args->prompt_ids, "Prompt token ids separated by spaces (default: the BOS id)")->type_name("\"ID ...\"");
     cmd->add_option("--prompt", args->prompt,

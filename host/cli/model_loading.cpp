@@ -37,6 +37,21 @@ double seconds_since(std::chrono::steady_clock::time_point start)
 
 }  // namespace
 
+void add_model_load_options(CLI::App& cmd, ModelLoadArgs& args, const std::string& checkpoint_help)
+{
+    auto* family = cmd.add_option("--family", args.family, "Model family (or give --model)");
+    auto* arch = cmd.add_option("--arch", args.arch, "Arch name (default: the checkpoint's config, else the family's default arch)");
+    cmd.add_option("--model", args.model, "Asset card of the model: its family, arch, config overrides and checkpoint")
+        ->type_name("NAME")
+        ->excludes(family)
+        ->excludes(arch);
+    auto* random_init = cmd.add_flag("--random-init", args.random_init, "Use random weights (seeded by --seed)");
+    auto* checkpoint = cmd.add_option("--checkpoint", args.checkpoint, checkpoint_help)->type_name("PATH");
+    random_init->excludes(checkpoint);
+    cmd.add_option("--seed", args.seed, "Seed of the random weights and of sampling (default 0)");
+    cmd.add_option("--set", args.sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
+}
+
 std::optional<c10::ScalarType> parse_dtype(const std::string& name)
 {
     if (name == "auto")

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <boost/json/object.hpp>
 #include <c10/core/ScalarType.h>
 
@@ -45,6 +46,11 @@ struct LoadedModel {
     boost::json::object extras;
     double load_seconds = 0.0;
 };
+
+// Adds the options that fill `args` to `cmd`: --family, --arch, --model,
+// --random-init, --checkpoint (described by `checkpoint_help`), --seed and
+// --set. --dtype and --no-mmap are left to the command, whose help differs.
+void add_model_load_options(CLI::App& cmd, ModelLoadArgs& args, const std::string& checkpoint_help);
 
 // nullopt for "auto"; throws InvalidArgumentError for a dtype not supported.
 std::optional<c10::ScalarType> parse_dtype(const std::string& name);

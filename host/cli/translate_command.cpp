@@ -298,21 +298,14 @@ void add_translate_command(CLI::App& app, CliContext& context, int& exit_code)
 {
     auto args = std::make_shared<TranslateArgs>();
     auto* cmd = app.add_subcommand("translate", "Translate with an encoder-decoder model (beam search by default)");
-    auto* family = cmd->add_option("--family", args->load.family, "Model family (or give --model)");
-    auto* arch = cmd->add_option("--arch", args->load.arch, "Arch name (default: the checkpoint's config, else the family's default)");
-    cmd->add_option("--model", args->load.model, "Asset card of the model: its family, arch, config overrides and checkpoint")
-        ->type_name("NAME")
-        ->excludes(family)
-        ->excludes(arch);
-    auto* random_init = cmd->add_flag("--random-init", args->load.random_init, "Use random weights (seeded by --seed)");
-    auto* checkpoint = cmd->add_option("--checkpoint", args->load.checkpoint,
-                                       "Checkpoint to load; a fairseq checkpoint's hyperparameters give its config when no --arch is given")
-                           ->type_name("PATH");
-    random_init->excludes(checkpoint);
-    cmd->add_option("--seed", args->load.seed, "Seed of random weights and of sampling (default 0)");
-    cmd->add_option("--set", args->load.sets, "Override a config field (repeatable)")->type_name("KEY=VALUE");
-    cmd->add_option("--src-lang", args->src_lang, "Source language of the fairseq dictionary dict.LANG.txt (default: the checkpoint's)");
-    cmd->add_option("--tgt-lang", args->tgt_lang, "Target language of the fairseq dictionary dict.LANG.txt (default: the checkpoint's)");
+    add_model_load_options(*cmd, args->load,
+                           "Checkpoint to load (fairseq2, fairseq or Hugging Face M2M100); a fairseq checkpoint's hyperparameters or an M2M100 "
+                           "config.json give its config when no --arch is given; with --model, it replaces the card's checkpoint");
+    cmd->add_option("--src-lang", args->src_lang,
+                    "Source language: an NLLB code (eng_Latn; default: the card's default_lang) or the LANG of a fairseq checkpoint's "
+                    "dict.LANG.txt (default: its source_lang)");
+    cmd->add_option("--tgt-lang", args->tgt_lang,
+                    "Target language: an NLLB code (needed) or the LANG of a fairseq checkpoint's dict.LANG.txt (default: its target_lang)");
     cmd->add_option("--source-dict", args->source_dict, "The source fairseq dictionary (dict.txt)")->type_name("PATH");
     cmd->add_option("--target-dict", args->target_dict, "The target fairseq dictionary (dict.txt)")->type_name("PATH");
     cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file or directory (default: the card's, or a fairseq checkpoint's dictionaries)")
