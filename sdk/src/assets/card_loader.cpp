@@ -19,6 +19,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "fairseq2/assets/asset_error.hpp"
+#include "../quoted_list.hpp"
 #include "fairseq2/config/json_reflect.hpp"
 
 namespace fairseq2::assets {
@@ -158,7 +159,7 @@ public:
         if (expecting_key()) {
             Frame& frame = stack_.back();
             if (frame.object().contains(value))
-                throw AssetError("The asset card file " + quoted(file_) + " gives the key '" + value + "' twice in one mapping (line " +
+                throw AssetError("The asset card file " + quoted(file_) + " gives the key '" + fairseq2::detail::printable(value) + "' twice in one mapping (line " +
                                  std::to_string(mark.line + 1) + ").");
             frame.key = value;
             frame.have_key = true;
@@ -328,6 +329,9 @@ AssetCardData make_card(boost::json::object fields, const std::filesystem::path&
     if (!name->is_string() || name->get_string().empty())
         throw AssetError("The field 'name' of the asset card at " + where(file, line) + " must be a non-empty string, but is " +
                          config::detail::describe_value(*name) + ".");
+    if (fairseq2::detail::has_control_characters(name->get_string()))
+        throw AssetError("The field 'name' of the asset card at " + where(file, line) + " must be a name without control characters, but is '" +
+                         fairseq2::detail::printable(name->get_string()) + "'.");
     AssetCardData card;
     card.name = std::string(name->get_string());
     card.file = file;

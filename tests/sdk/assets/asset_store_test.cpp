@@ -182,6 +182,23 @@ TEST(CardLoaderTest, SyntaxErrorsNameTheFileAndLine)
 // Hostile card files, found by tests/fuzz/card_fuzzer.cpp or written as the
 // classic attacks on YAML loaders: each is one error, quickly, with bounded
 // memory and no deep recursion.
+// Found by the card fuzzer: a name holding a NUL cut the message (what() is
+// a C string) before the file it names. Control characters in names are
+// refused, and quoted escaped.
+TEST(CardLoaderTest, ControlCharactersInNamesAreRefusedAndQuotedEscaped)
+{
+    const std::string nul_name = std::string("{\"name\": \"afr") + '\0' + "atn\"}";
+    std::string msg = error_of<assets::AssetError>([&] { assets::parse_yaml_cards(nul_name, "cards.yaml"); });
+    EXPECT_EQ(msg, "The field 'name' of the asset card at line 1 of 'cards.yaml' must be a name without control characters, but is "
+                   "'afr\\x00atn'.");
+    // JSON spells it \u0000.
+    msg = error_of<assets::AssetError>([&] { assets::parse_json_cards(R"({"name": "afr\u0000atn"})", "cards.json"); });
+    EXPECT_NE(msg.find("'cards.json'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'afr\\x00atn'"), std::string::npos) << msg;
+    msg = error_of<assets::AssetError>([&] { assets::parse_yaml_cards("name: a\n\"k\\x1b[2J\": 1\n\"k\\x1b[2J\": 2\n", "cards.yaml"); });
+    EXPECT_NE(msg.find("gives the key 'k\\x1b[2J' twice"), std::string::npos) << msg;
+}
+
 TEST(CardLoaderTest, HostileYamlIsOneError)
 {
     auto yaml_error = [](const std::string& text) {
