@@ -104,13 +104,4 @@ TransformerConfig transformer_config_from_fairseq(const boost::json::object& arg
     return config;
 }
 
-FairseqTask fairseq_task(const boost::json::object& args)
-{
-    const auto text = [&](const char* key) {
-        const auto* value = args.if_contains(key);
-        return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
-    };
-    return FairseqTask{text("source_lang"), text("target_lang"), text("data")};
-}
-
 }  // namespace fairseq2::models::transformer

@@ -34,13 +34,4 @@ const boost::json::object* fairseq_model_args(const boost::json::object& extras)
 TransformerConfig transformer_config_from_fairseq(const boost::json::object& args, std::int64_t source_vocab_size,
                                                   std::int64_t target_vocab_size, const std::filesystem::path& file);
 
-// The languages of a translation checkpoint's args (source_lang,
-// target_lang) and where its dictionaries were ("data"); empty when absent.
-struct FairseqTask {
-    std::string source_lang;
-    std::string target_lang;
-    std::string data;
-};
-FairseqTask fairseq_task(const boost::json::object& args);
-
 }  // namespace fairseq2::models::transformer

@@ -58,8 +58,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             return models::transformer::transformer_config_from_fairseq(args.as_object(), 48, 64, file);
         };
         check(fairseq, json);
-        // The task fields are read leniently: never an error.
-        (void)models::transformer::fairseq_task(json.as_object());
         (void)models::transformer::fairseq_model_args(json.as_object());
     }
     return 0;
