@@ -424,4 +424,17 @@ TEST(TokenizerTest, BadFilesAreOneErrorNamingTheFile)
     expect_error(dir / "broken.model", "not a SentencePiece model");
     fairseq2::test::write_file(dir / "ranks", "YQ== 0\nYg== 1\n");
     expect_error(dir / "ranks", "needs its family's split regex");
+
+    // Found by the tokenizer fuzzer: one added token with a huge id made the
+    // id tables 579 MB. The original file still loads; the hostile one is
+    // refused before allocating.
+    boost::json::object vocab;
+    for (int b = 0x21; b <= 0x7E; ++b)
+        vocab[std::string(1, static_cast<char>(b))] = b - 0x21;
+    boost::json::object file = boost::json::parse(R"({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+        "decoder": {"type": "ByteLevel"}, "model": {"type": "BPE", "merges": [], "vocab": {}}})").as_object();
+    file["model"].as_object()["vocab"] = vocab;
+    file["added_tokens"] = boost::json::parse(R"([{"id": 18000000, "content": "<|end|>", "special": true}])");
+    fairseq2::test::write_file(dir / "tokenizer.json", boost::json::serialize(file));
+    expect_error(dir / "tokenizer.json", "the largest token id is 18000000, but there are only");
 }

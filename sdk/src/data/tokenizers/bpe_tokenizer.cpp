@@ -153,13 +153,19 @@ std::string nfc(std::string_view text)
     return out;
 }
 
-void BpeTokenizer::finish()
+void BpeTokenizer::finish(std::string_view source)
 {
     std::int32_t size = 0;
     for (const auto& [bytes, id] : bytes_to_id)
         size = std::max(size, id + 1);
     for (const auto& t : added.tokens())
         size = std::max(size, t.id + 1);
+    // Real vocabularies number their tokens densely (Llama 3 and Qwen leave
+    // no gaps); the tables have a slot per id up to the largest.
+    const std::size_t tokens = bytes_to_id.size() + added.tokens().size();
+    if (static_cast<std::size_t>(size) > 2 * tokens + 4096)
+        throw TokenizerError(std::string(source) + ": the largest token id is " + std::to_string(size - 1) + ", but there are only " +
+                             std::to_string(tokens) + " tokens; token ids must number the vocabulary without large gaps.");
     token_bytes.resize(static_cast<std::size_t>(size));
     special_.assign(static_cast<std::size_t>(size), false);
     for (const auto& [bytes, id] : bytes_to_id)

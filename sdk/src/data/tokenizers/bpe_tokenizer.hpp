@@ -119,8 +119,10 @@ public:
         return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
     }
 
-    // Checks that every byte has a token and sizes the id tables.
-    void finish();
+    // Checks that every byte has a token and sizes the id tables. Throws
+    // TokenizerError naming `source` when the ids are so sparse that the
+    // tables would hold far more empty slots than tokens (a hostile id).
+    void finish(std::string_view source);
 
     std::string decode(std::span<const std::int64_t> ids, bool skip_special) const override;
     std::optional<std::int64_t> token_to_id(std::string_view token) const override;

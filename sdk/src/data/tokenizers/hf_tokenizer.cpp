@@ -397,7 +397,7 @@ std::shared_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& file, 
         else
             p.fail("model.unk_token", "names '" + std::string(u->get_string()) + "', which is not in the vocabulary.");
     }
-    tok->finish();
+    tok->finish(file.string());
 
     Template tmpl;
     if (const auto* v = root.if_contains("post_processor"))

@@ -330,7 +330,7 @@ std::shared_ptr<Tokenizer> load_tiktoken_tokenizer(const std::filesystem::path& 
         tok->added.add(std::move(t));
     }
     tok->splitters.push_back(std::make_unique<detail::RegexSplitter>(defaults.split_regex, name));
-    tok->finish();
+    tok->finish(name);
     tok->set_special_tokens(roles_from_defaults(*tok, defaults, name), defaults.add_bos);
     tok->set_chat_format(defaults.chat);
     return tok;
